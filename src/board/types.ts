@@ -1,0 +1,70 @@
+/**
+ * A board: what the kernel learns from the device tree, in one model whether it came from a built-in
+ * profile or a real .dtb. Hardware models (src/hw) and the kernel model (src/linux) are both built from
+ * it; nothing here knows which story will run on it.
+ */
+import type { RamBank } from '../mem/phys-mem.js';
+
+export interface RegWindow {
+  base: number;
+  size: number;
+}
+
+/** One dma-ranges entry: child bus address -> parent (CPU) physical address, size. */
+export interface DmaRange {
+  bus: number;
+  cpu: number;
+  size: number;
+}
+
+export interface BoardIommu {
+  /** Device name as Linux names OF platform devices: "<unit-address>.<node-name>", e.g. "fdea0800.iommu". */
+  name: string;
+  /** Full DT path, e.g. "/iommu@fdea0800". */
+  path: string;
+  compatible: string[];
+  reg: RegWindow[];
+  /** GIC SPI numbers (the interrupts property's second cell), in order. */
+  interrupts: number[];
+  /** Power-domain name or id text (e.g. "RK3568_PD_VO" or "power-controller@... 9"); undefined when none. */
+  powerDomain?: string;
+  clockNames: string[];
+  /** #iommu-cells. */
+  iommuCells: number;
+  /** dma-ranges of the bus this device sits on (undefined: none, so no bus limit in 6.12). */
+  dmaRanges?: DmaRange[];
+  /** Node status: false when status = "disabled". */
+  enabled: boolean;
+  /** Free-form properties a model may need (e.g. "rockchip,disable-mmu-reset"), raw. */
+  props: Record<string, string | number | boolean | number[]>;
+}
+
+export interface BoardMaster {
+  name: string;
+  path: string;
+  compatible: string[];
+  reg: RegWindow[];
+  /** The IOMMU this master sits behind (BoardIommu.name) with its specifier cells (stream / uTLB ids). */
+  iommus: { iommu: string; ids: number[] }[];
+  /** The master's own DMA address width in bits (what its driver sets as dma mask), when known. */
+  dmaBits?: number;
+  dmaRanges?: DmaRange[];
+  powerDomain?: string;
+  enabled: boolean;
+}
+
+export interface Board {
+  /** Profile name or .dtb file name. */
+  name: string;
+  model: string;
+  compatible: string[];
+  /** RAM banks as the kernel sees them after the bootloader filled in /memory. */
+  ram: RamBank[];
+  /** arm64 zone_dma_bits from the DT (of_dma_get_max_cpu_address) — or undefined for the default 32. */
+  zoneDmaLimit?: number;
+  iommus: BoardIommu[];
+  masters: BoardMaster[];
+  source: 'profile' | 'dtb';
+  /** Notes on where the layout came from (e.g. "NPU IOMMU added: absent from mainline DT"). */
+  notes: string[];
+}
