@@ -50,6 +50,11 @@ export interface FormatConfig {
   coherentWalk?: boolean;
   /** pgsize_bitmap requested by the driver; the format restricts it as the kernel does. */
   pgsizeBitmap?: number;
+  /**
+   * How the IOMMU block encodes its base register, where one format is driven by blocks that differ
+   * (Apple DART2 tables behind t6000-style 't8020' TTBRs or 't8110' TTBRs). Default: the format's own.
+   */
+  rootRegisterEncoding?: string;
 }
 
 /** The configuration after the format's init function adjusted it (as alloc_io_pgtable_ops does). */
@@ -143,6 +148,11 @@ export interface WalkResult {
   /** Words for the fault, e.g. "level 2 entry at 0x... reads 0x0 (invalid)". */
   detail?: string;
   steps: WalkStep[];
+  /**
+   * Oddities that did not stop the walker but a reader should know (reserved bits set, a table that is
+   * also an upper-level table of the same walk). Absent when there is nothing to say.
+   */
+  notes?: string[];
 }
 
 /** Parameters for walking tables found in memory (dump inspector, hardware walker). */
