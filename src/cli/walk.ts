@@ -1,0 +1,426 @@
+/**
+ * `iommu-lab walk DUMP`: every IOMMU mapping held in a memory dump, or the full story of one IOVA's
+ * translation, from the value of the IOMMU's base register (or the table's physical address).
+ *
+ * The command is thin: the dump readers (src/dump/) make the file look like physical memory, the
+ * format's own walker (src/formats/) does the walking and reports garbage as problems; this file
+ * parses options, adds what only the dump knows (is the root even in the dump? which reads are
+ * missing from a transcript?) and prints.
+ */
+import type { Command } from 'commander';
+import { hex, parseAddr, parseSize } from '../addr.js';
+import { openDump } from '../dump/index.js';
+import type { Dump, MissingRead, OpenDumpOptions } from '../dump/types.js';
+import { formatNames, getFormat } from '../formats/index.js';
+import {
+  protNames,
+  type EnumerateResult,
+  type FormatConfig,
+  type PageTableFormat,
+  type ResolvedConfig,
+  type WalkProblem,
+  type WalkResult,
+  type WalkStep,
+} from '../formats/types.js';
+import { EXIT_OK, UsageError } from './errors.js';
+import type { SetExit } from './commands.js';
+
+export interface WalkOptions {
+  format: string;
+  root?: number[];
+  rootReg?: number[];
+  rootRegEncoding?: string;
+  granule?: number;
+  ias?: number;
+  oas?: number;
+  base?: number;
+  dumpType?: OpenDumpOptions['type'];
+  iova?: number[];
+  explain?: boolean;
+  suggest?: boolean;
+  json?: boolean;
+}
+
+/** What a walk produced: the JSON document, the text for humans, and the exit code. */
+export interface WalkOutput {
+  json: Record<string, unknown>;
+  text: string;
+  exitCode: number;
+}
+
+/** A 64-bit descriptor held as halves, printed kernel-style (`%#llx`) without losing bits above 2^53. */
+export function hexHiLo(hi: number, lo: number): string {
+  if (hi >>> 0 === 0) return '0x' + (lo >>> 0).toString(16);
+  return '0x' + (hi >>> 0).toString(16) + (lo >>> 0).toString(16).padStart(8, '0');
+}
+
+/** Register values: hex or decimal, up to 53 bits (the number type). */
+export function parseRegister(text: string): number {
+  const t = text.trim().replace(/_/g, '');
+  const m = /^(0x[0-9a-f]{1,16}|[0-9]+)$/i.exec(t);
+  if (!m) throw new UsageError(`--root-reg '${text}' is not a number (e.g. 0xf1 or 0x80000000)`);
+  const v = /^0x/i.test(t) ? parseInt(t.slice(2), 16) : parseInt(t, 10);
+  if (!Number.isSafeInteger(v))
+    throw new UsageError(
+      `--root-reg '${text}' is 2^53 or more; mask off the bits the walker ignores (e.g. an ASID in bits 63:48)`,
+    );
+  return v;
+}
+
+function parseBits(text: string, what: string): number {
+  if (!/^\d+$/.test(text.trim())) throw new UsageError(`${what} '${text}' is not a number of bits`);
+  const n = parseInt(text, 10);
+  if (n < 1 || n > 52) throw new UsageError(`${what} ${n} is outside 1..52`);
+  return n;
+}
+
+interface Prepared {
+  fmt: PageTableFormat;
+  cfg: ResolvedConfig;
+  roots: number[];
+  rootNote: string[];
+}
+
+function prepare(opts: WalkOptions, lookup: (name: string) => PageTableFormat): Prepared {
+  const fmt = lookup(opts.format);
+  const fc: FormatConfig = {};
+  if (opts.granule !== undefined) fc.granule = opts.granule;
+  if (opts.ias !== undefined) fc.ias = opts.ias;
+  if (opts.oas !== undefined) fc.oas = opts.oas;
+  if (opts.rootRegEncoding !== undefined) fc.rootRegisterEncoding = opts.rootRegEncoding;
+  const cfg = fmt.resolveConfig(fc);
+  const haveRoot = (opts.root?.length ?? 0) > 0;
+  const haveReg = (opts.rootReg?.length ?? 0) > 0;
+  if (haveRoot === haveReg)
+    throw new UsageError(
+      haveRoot
+        ? 'give either --root (table addresses) or --root-reg (register values), not both'
+        : 'give the top-level table: --root PHYS (its physical address) or --root-reg RAW (the base register value)',
+    );
+  const rootNote: string[] = [];
+  let roots: number[];
+  if (haveRoot) roots = opts.root as number[];
+  else {
+    roots = [];
+    for (const raw of opts.rootReg as number[]) {
+      const decoded = fmt.decodeRootRegister(raw, cfg);
+      rootNote.push(`base register ${hex(raw)} decodes to ${decoded.map(hex).join(', ')} (${fmt.name})`);
+      roots.push(...decoded);
+    }
+  }
+  return { fmt, cfg, roots, rootNote };
+}
+
+/** Problems the dump alone can see: a root that is not in the dump at all. */
+function rootProblems(p: Prepared, dump: Dump, already: WalkProblem[]): WalkProblem[] {
+  const out: WalkProblem[] = [];
+  p.roots.forEach((r, i) => {
+    if (dump.isBacked(r, p.fmt.entryBytes)) return;
+    if (already.some((q) => q.kind === 'root' && q.addr === r)) return;
+    out.push({
+      kind: 'root',
+      addr: r,
+      message: `root table${p.roots.length > 1 ? ` ${i}` : ''} at ${hex(r)} is not in the dump: ${dump.whyNotBacked(r, p.fmt.entryBytes)}`,
+    });
+  });
+  return out;
+}
+
+function problemJson(q: WalkProblem): Record<string, unknown> {
+  const o: Record<string, unknown> = { kind: q.kind, addr: hex(q.addr) };
+  if (q.level !== undefined) o.level = q.level;
+  o.message = q.message;
+  return o;
+}
+
+function stepJson(s: WalkStep): Record<string, unknown> {
+  return {
+    level: s.level,
+    tableAddr: hex(s.tableAddr),
+    index: s.index,
+    entryAddr: hex(s.entryAddr),
+    entry: hexHiLo(s.entryHi, s.entryLo),
+    kind: s.kind,
+  };
+}
+
+function translationJson(r: WalkResult): Record<string, unknown> {
+  const o: Record<string, unknown> = {
+    iova: hex(r.iova),
+    phys: r.phys === null ? null : hex(r.phys),
+    prot: r.prot,
+    protNames: protNames(r.prot),
+    leafSize: hex(r.leafSize),
+    fault: r.fault,
+  };
+  if (r.detail) o.detail = r.detail;
+  if (r.notes && r.notes.length) o.notes = r.notes;
+  o.steps = r.steps.map(stepJson);
+  return o;
+}
+
+/** Align columns: every row the same number of cells, left-aligned, two spaces apart. */
+export function table(rows: string[][]): string {
+  if (rows.length === 0) return '';
+  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length)));
+  return rows.map((r) => r.map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c]))).join('  ')).join('\n') + '\n';
+}
+
+function log2(n: number): number {
+  return Math.round(Math.log2(n));
+}
+
+/**
+ * The IOVA bits each level indexes, from the resolved config alone (no format knowledge): the leaf
+ * level indexes the bits just above the granule offset, each level up `bits_per_level` more, the top
+ * level everything up to ias (concatenated stage-2 roots index more than one level's worth).
+ */
+function indexBits(cfg: ResolvedConfig, entryBytes: number, level: number, isTop: boolean): [number, number] {
+  const g = log2(cfg.granule);
+  const bpl = typeof cfg.bits_per_level === 'number' ? (cfg.bits_per_level as number) : g - log2(entryBytes);
+  const first = typeof cfg.start_level === 'number' ? (cfg.start_level as number) : 1;
+  const last = first + cfg.levels - 1;
+  const lo = g + (last - level) * bpl;
+  const hi = isTop ? cfg.ias - 1 : lo + bpl - 1;
+  return [hi, lo];
+}
+
+function bitsOf(iova: number, hi: number, lo: number): number {
+  return Math.floor(iova / 2 ** lo) % 2 ** (hi - lo + 1);
+}
+
+/** The steps in words, in the order of the Rockchip guide's manual procedure (seeds/001 step 7). */
+function explain(p: Prepared, r: WalkResult, dump: Dump): string {
+  const { fmt, cfg } = p;
+  const lines: string[] = [];
+  lines.push(`IOVA ${hex(r.iova)} through ${fmt.name} (granule ${hex(cfg.granule)}, ias ${cfg.ias}, oas ${cfg.oas}, ${cfg.levels} levels):`);
+  let letter = 0;
+  const say = (s: string) => lines.push(`  ${String.fromCharCode(97 + (letter++ % 26))}. ${s}`);
+  r.steps.forEach((s, i) => {
+    const top = i === 0;
+    const [hi, lo] = indexBits(cfg, fmt.entryBytes, s.level, top);
+    const name = `level ${s.level}`;
+    say(`${name} table at ${hex(s.tableAddr)}${top ? ' (the root)' : ''}`);
+    if (hi >= lo && bitsOf(r.iova, hi, lo) === s.index) {
+      const mask = 2 ** (hi - lo + 1) - 1;
+      say(`index = IOVA bits ${hi}:${lo} = (${hex(r.iova)} >> ${lo}) & ${hex(mask)} = ${s.index}`);
+    } else say(`index = ${s.index}`);
+    say(`entry address = ${hex(s.tableAddr)} + ${s.index} * ${fmt.entryBytes} = ${hex(s.entryAddr)}`);
+    const d = fmt.describeEntry(s.level, s.entryLo, s.entryHi, cfg);
+    const fields = d.fields.map(([k, v]) => `${k} ${v}`).join(', ');
+    const raw = hexHiLo(s.entryHi, s.entryLo);
+    let what: string;
+    switch (s.kind) {
+      case 'table':
+        what = `a table descriptor: the next table is at ${d.address === null ? '?' : hex(d.address)}`;
+        break;
+      case 'block':
+      case 'page':
+        what = `a ${s.kind} descriptor: output address ${d.address === null ? '?' : hex(d.address)}, ${protNames(d.prot)}`;
+        break;
+      case 'invalid':
+        what = 'invalid: the walk stops here (translation fault)';
+        break;
+      default:
+        what = 'neither a valid table nor a leaf (hardware faults here)';
+    }
+    say(`read ${raw} at ${hex(s.entryAddr)}: ${what}${fields ? ` [${fields}]` : ''}${d.reservedBitsSet ? ' (reserved bits set)' : ''}`);
+  });
+  if (r.phys !== null && r.leafSize > 0) {
+    const off = r.iova % r.leafSize;
+    const offBits = log2(r.leafSize) - 1;
+    const base = r.phys - off;
+    say(`offset in the ${hex(r.leafSize)}-byte ${r.leafSize === cfg.granule ? 'page' : 'block'} = IOVA bits ${offBits}:0 = ${hex(off)}`);
+    say(`physical address = ${hex(base)} + ${hex(off)} = ${hex(r.phys)} (${protNames(r.prot)})`);
+  } else {
+    say(`no translation: ${r.fault ?? 'fault'}${r.detail ? ` — ${r.detail}` : ''}`);
+  }
+  for (const n of r.notes ?? []) lines.push(`  note: ${n}`);
+  const miss = dump.kind === 'devmem' ? dump.missingReads() : [];
+  for (const m of miss) lines.push(`  missing: read ${hex(m.addr)} (${m.len} bytes)`);
+  return lines.join('\n') + '\n';
+}
+
+function missingJson(m: MissingRead[]): Record<string, unknown>[] {
+  return m.map((x) => ({ addr: hex(x.addr), len: x.len }));
+}
+
+/** The commands to type on the board for reads a transcript lacks (busybox devmem and Rockchip io). */
+export function suggestReads(missing: MissingRead[]): string {
+  const words = new Set<number>();
+  for (const m of missing) for (let a = m.addr - (m.addr % 4); a < m.addr + m.len; a += 4) words.add(a);
+  const sorted = [...words].sort((a, b) => a - b);
+  if (sorted.length === 0) return 'nothing more to read: the transcript holds every word this walk needs\n';
+  const lines = ['next reads to do on the board (either tool), then paste the output and run again:'];
+  for (const a of sorted) lines.push(`  devmem ${hex(a)} 32        # or: io -4 ${hex(a)}`);
+  return lines.join('\n') + '\n';
+}
+
+export function runWalk(
+  dumpPath: string,
+  opts: WalkOptions,
+  lookup: (name: string) => PageTableFormat = getFormat,
+): WalkOutput {
+  const dopts: OpenDumpOptions = {};
+  if (opts.base !== undefined) dopts.base = opts.base;
+  if (opts.dumpType) dopts.type = opts.dumpType;
+  // The dump first: a file that cannot be read is the user's first problem whatever the format.
+  const dump = openDump(dumpPath, dopts);
+  try {
+    const p = prepare(opts, lookup);
+    const params = { roots: p.roots, cfg: p.cfg };
+    const head = {
+      format: p.fmt.name,
+      root: hex(p.roots[0]),
+      roots: p.roots.map(hex),
+      dump: { path: dumpPath, kind: dump.kind },
+    };
+    const out: string[] = [];
+    out.push(
+      `${dumpPath}: ${dump.kind}, ${dump.segments().length} run(s); ${p.fmt.name}, root ${p.roots.map(hex).join(', ')}\n`,
+    );
+    for (const n of p.rootNote) out.push(`${n}\n`);
+
+    if (opts.iova && opts.iova.length) {
+      const results = opts.iova.map((v) => p.fmt.walk(dump, params, v));
+      const json: Record<string, unknown> = { ...head, translations: results.map(translationJson) };
+      const missing = dump.kind === 'devmem' ? dump.missingReads() : [];
+      if (dump.kind === 'devmem') json.missing = missingJson(missing);
+      for (const r of results) {
+        if (opts.explain) {
+          out.push(explain(p, r, dump));
+          continue;
+        }
+        const res =
+          r.phys === null
+            ? `no translation (${r.fault ?? 'fault'}${r.detail ? `: ${r.detail}` : ''})`
+            : `phys ${hex(r.phys)} (${hex(r.leafSize)} ${r.steps.at(-1)?.kind ?? 'leaf'}, ${protNames(r.prot)})`;
+        out.push(`iova ${hex(r.iova)} -> ${res}\n`);
+        out.push(
+          table([
+            ['  LEVEL', 'TABLE', 'INDEX', 'ENTRY ADDR', 'ENTRY', 'KIND'],
+            ...r.steps.map((s) => [
+              `  ${s.level}`,
+              hex(s.tableAddr),
+              String(s.index),
+              hex(s.entryAddr),
+              hexHiLo(s.entryHi, s.entryLo),
+              s.kind,
+            ]),
+          ]),
+        );
+        for (const n of r.notes ?? []) out.push(`  note: ${n}\n`);
+      }
+      if (!opts.explain) for (const m of missing) out.push(`missing: read ${hex(m.addr)} (${m.len} bytes)\n`);
+      if (opts.suggest) out.push(suggestReads(missing));
+      return { json, text: out.join(''), exitCode: EXIT_OK };
+    }
+
+    const en: EnumerateResult = p.fmt.enumerate(dump, params);
+    const problems = [...rootProblems(p, dump, en.problems), ...en.problems];
+    const json: Record<string, unknown> = {
+      ...head,
+      mappings: en.mappings.map((m) => ({
+        iova: hex(m.iova),
+        phys: hex(m.phys),
+        size: hex(m.size),
+        prot: m.prot,
+        protNames: protNames(m.prot),
+      })),
+      problems: problems.map(problemJson),
+    };
+    const missing = dump.kind === 'devmem' ? dump.missingReads() : [];
+    if (dump.kind === 'devmem') json.missing = missingJson(missing);
+    if (en.mappings.length === 0) out.push('no mappings\n');
+    else {
+      const total = en.mappings.reduce((s, m) => s + m.size, 0);
+      out.push(
+        table([
+          ['IOVA', 'PHYS', 'SIZE', 'PROT'],
+          ...en.mappings.map((m) => [hex(m.iova), hex(m.phys), hex(m.size), protNames(m.prot)]),
+        ]),
+      );
+      out.push(`${en.mappings.length} run(s), ${hex(total)} bytes mapped\n`);
+    }
+    if (problems.length) {
+      out.push(`problems (${problems.length}):\n`);
+      out.push(
+        table(problems.map((q) => [`  ${q.kind}`, hex(q.addr), q.level === undefined ? '' : `level ${q.level}`, q.message])),
+      );
+    }
+    for (const m of missing) out.push(`missing: read ${hex(m.addr)} (${m.len} bytes)\n`);
+    if (opts.suggest) out.push(suggestReads(missing));
+    return { json, text: out.join(''), exitCode: EXIT_OK };
+  } finally {
+    dump.close();
+  }
+}
+
+const collect = <T>(parse: (s: string) => T) => (value: string, prev: T[] | undefined): T[] => [...(prev ?? []), parse(value)];
+
+export function registerWalk(program: Command, setExit: SetExit): void {
+  program
+    .command('walk')
+    .description(
+      'list every IOMMU mapping in a memory dump, or explain how one IOVA translates, starting from the\n' +
+        'top-level table (--root) or the IOMMU base register value (--root-reg)',
+    )
+    .argument('<dump>', 'ELF core (kdump vmcore, QEMU dump-guest-memory), kdump-compressed file, devmem transcript, or raw image (with --base)')
+    .requiredOption('--format <name>', `page-table format: ${formatNames().join(', ') || 'see the registry'}`)
+    .option('--root <phys>', 'physical address of the top-level table (repeat, in order, for DART TTBRs)', collect((s) => parseAddr(s, '--root')))
+    .option('--root-reg <raw>', 'raw base-register value (Rockchip DTE_ADDR, LPAE TTBR, DART TTBR), decoded by the format', collect(parseRegister))
+    .option('--root-reg-encoding <name>', 'how the IOMMU block encodes --root-reg where it differs (e.g. DART t8110)')
+    .option('--granule <size>', 'granule (4K, 16K, 64K) where the format has a choice', (s) => parseSize(s, '--granule'))
+    .option('--ias <bits>', 'input (IOVA) address bits', (s) => parseBits(s, '--ias'))
+    .option('--oas <bits>', 'output (physical) address bits', (s) => parseBits(s, '--oas'))
+    .option('--base <phys>', 'physical address of the first byte of a raw image', (s) => parseAddr(s, '--base'))
+    .option('--dump-type <type>', 'force the dump reader: elf, raw, kdump, devmem (default: sniffed)', (s) => {
+      if (!['elf', 'raw', 'kdump', 'devmem'].includes(s)) throw new UsageError(`--dump-type '${s}' is not one of elf, raw, kdump, devmem`);
+      return s as OpenDumpOptions['type'];
+    })
+    .option('--iova <addr>', 'translate this IOVA and show every step (repeatable)', collect((s) => parseAddr(s, '--iova')))
+    .option('--explain', 'with --iova: the steps in words, as the manual dump procedure does them')
+    .option('--suggest', 'for a devmem transcript: print the next reads to type on the board')
+    .option('--json', 'machine-readable output (addresses as hex strings)')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  iommu-lab walk examples/rockchip-v2-above-4g.core --format rockchip-v2 --root-reg 0xf1
+  iommu-lab walk examples/rockchip-v2-above-4g.core --format rockchip-v2 --root-reg 0xf1 --iova 0x1000 --explain
+  iommu-lab walk vmcore --format arm-64-lpae-s1 --granule 4K --ias 48 --oas 48 --root 0x4000f000 --json
+  iommu-lab walk board.txt --format rockchip-v1 --root-reg 0x2a0d0001 --iova 0x1000 --suggest
+
+Without --iova: every mapping, merged into runs where IOVA, physical address and permissions are
+contiguous, and the problems found (entries pointing outside the dump, tables that loop, reserved bits,
+output beyond oas). With --iova: each level's table, index, entry address, entry value and kind.
+A devmem transcript (lines of "devmem ADDR 32" + value, "fde4b000:  000010f1" from io -4, or hexdump -C)
+is walked as far as its reads go; what it lacks is printed as "missing: read 0x… (4 bytes)".
+JSON: {"format","root","roots","mappings":[{"iova","phys","size","prot","protNames"}],"problems":[...]}
+or {"format","root","roots","translations":[{"iova","phys","prot","fault","steps":[{"level","tableAddr",
+"index","entryAddr","entry","kind"}]}]}. Exit 0 when the walk ran (problems are findings), 2 for bad
+options or an unreadable dump.`,
+    )
+    .action((dump: string, o: Record<string, unknown>) => {
+      const opts: WalkOptions = {
+        format: o.format as string,
+        root: o.root as number[] | undefined,
+        rootReg: o.rootReg as number[] | undefined,
+        rootRegEncoding: o.rootRegEncoding as string | undefined,
+        granule: o.granule as number | undefined,
+        ias: o.ias as number | undefined,
+        oas: o.oas as number | undefined,
+        base: o.base as number | undefined,
+        dumpType: o.dumpType as OpenDumpOptions['type'],
+        iova: o.iova as number[] | undefined,
+        explain: !!o.explain,
+        suggest: !!o.suggest,
+        json: !!o.json,
+      };
+      if (opts.explain && !opts.iova?.length) throw new UsageError('--explain needs --iova ADDR (the IOVA to explain)');
+      const r = runWalk(dump, opts);
+      process.stdout.write(opts.json ? JSON.stringify(r.json, null, 2) + '\n' : r.text);
+      setExit(r.exitCode);
+    });
+}
+
