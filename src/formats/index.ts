@@ -5,9 +5,13 @@
  */
 import { InputError } from '../addr.js';
 import type { PageTableFormat } from './types.js';
+import { rockchipFormats } from './rockchip.js';
+import { dartFormats } from './dart.js';
 
 const ALL: PageTableFormat[] = [
   // format modules are added here, e.g. ...lpaeFormats,
+  ...rockchipFormats,
+  ...dartFormats,
 ];
 
 const byName = new Map<string, PageTableFormat>(ALL.map((f) => [f.name, f]));
