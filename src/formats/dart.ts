@@ -1,0 +1,578 @@
+/**
+ * Apple DART page tables (DART1 = APPLE_DART on t8020/t8103, DART2 = APPLE_DART2 on t6000/t8110), as
+ * Linux 6.12's drivers/iommu/io-pgtable-dart.c builds them (cited as PD:line; apple-dart.c as AD:line).
+ *
+ * Two levels of 64-bit entries below up to four top-level tables, one per TTBR. Every table is one
+ * granule (4 KiB or 16 KiB); a granule holds 2^bpl entries with bpl = log2(granule) - 3. The IOVA splits
+ * into [TTBR index | L1 index | L2 index | page offset] (PD:168-186). With ias 32 a 16 KiB DART needs one
+ * TTBR and reaches only L1 entries 0..127; a 4 KiB one needs four (PD:366-373).
+ *
+ * DART1 keeps PA[35:12] in place; DART2 stores PA >> 4 in entry bits 37:10 (PD:80-108). A leaf also
+ * carries the subpage window (start 0, end 0xfff: the whole page), bit 1 and the valid bit (PD:134-139).
+ * Bit 1 is DART1's "subpage protection disable" and DART2's "no cache": the code sets it for both, so a
+ * DART2 leaf is never cacheable whatever the caller asked (reference sheet point 19).
+ *
+ * Entries are handled as two 32-bit halves; nothing here uses BigInt.
+ */
+import { InputError, TWO32, hex, hex64 } from '../addr.js';
+import { ACCESS_FAULT, type MemReader } from '../mem/phys-mem.js';
+import {
+  EEXIST,
+  EINVAL,
+  ENOMEM,
+  ERANGE,
+  IOMMU_CACHE,
+  IOMMU_READ,
+  IOMMU_WRITE,
+  type EntryDescription,
+  type EnumerateResult,
+  type FaultKind,
+  type FormatConfig,
+  type MapResult,
+  type MappingRun,
+  type PageTable,
+  type PageTableFormat,
+  type ResolvedConfig,
+  type TableHost,
+  type WalkParams,
+  type WalkProblem,
+  type WalkResult,
+  type WalkStep,
+} from './types.js';
+
+export type DartVariant = 'dart1' | 'dart2';
+/** How the hardware block encodes a TTBR register (AD:83-87 for t8020/t6000, AD:142-145 for t8110). */
+export type DartTtbrEncoding = 't8020' | 't8110';
+
+/** DART_MAX_TABLES (PD:30). */
+export const DART_MAX_TABLES = 4;
+
+const VALID = 1; // PD:63
+const BIT1 = 1 << 1; // DART1 SP_DIS (PD:55) == DART2 NO_CACHE (PD:60)
+const D1_NO_WRITE = 1 << 7; // PD:54
+const D1_NO_READ = 1 << 8; // PD:53
+const D2_NO_WRITE = 1 << 2; // PD:59
+const D2_NO_READ = 1 << 3; // PD:58
+/** Subpage end = 0xfff in entry bits 51:40 (= high-half bits 19:8); start = 0 in 63:52 (PD:45-46, 135-136). */
+const SUBPAGE_FULL_HI = 0xfff << 8;
+
+/** Per-variant bit positions, as data. */
+interface DartLayout {
+  variant: DartVariant;
+  /** Address field masks in the two halves, and the shift of the PA into the field. */
+  addrLoMask: number;
+  addrHiMask: number;
+  paShift: number;
+  /** Bits Linux never sets in a leaf / in a table entry (reserved as far as the source tells). */
+  leafReservedLo: number;
+  leafReservedHi: number;
+  tableReservedLo: number;
+  tableReservedHi: number;
+  defaultOas: number;
+  defaultTtbr: DartTtbrEncoding;
+}
+
+const DART1: DartLayout = {
+  variant: 'dart1',
+  // GENMASK_ULL(35, 12) (PD:48)
+  addrLoMask: 0xfffff000,
+  addrHiMask: 0xf,
+  paShift: 0,
+  leafReservedLo: 0x7c | 0xe00, // bits 6:2, 11:9
+  leafReservedHi: 0xf0, // bits 39:36
+  tableReservedLo: 0xffe,
+  tableReservedHi: 0xfffffff0,
+  defaultOas: 36,
+  defaultTtbr: 't8020',
+};
+
+const DART2: DartLayout = {
+  variant: 'dart2',
+  // GENMASK_ULL(37, 10) holding PA >> 4 (PD:49-50)
+  addrLoMask: 0xfffffc00,
+  addrHiMask: 0x3f,
+  paShift: 4,
+  leafReservedLo: 0x3f0, // bits 9:4
+  leafReservedHi: 0xc0, // bits 39:38
+  tableReservedLo: 0x3fe,
+  tableReservedHi: 0xffffffc0,
+  defaultOas: 42,
+  // t6000 uses the t8020 register layout (AD:1274-1278).
+  defaultTtbr: 't8020',
+};
+
+/** paddr_to_iopte (PD:80-93): the address field of an entry, as [lo, hi]. */
+function paToField(L: DartLayout, pa: number, out: number[]): void {
+  const v = L.paShift ? Math.floor(pa / (1 << L.paShift)) : pa;
+  out[0] = (v >>> 0) & L.addrLoMask;
+  out[1] = Math.floor(v / TWO32) & L.addrHiMask;
+}
+
+/** iopte_to_paddr (PD:95-108). */
+function fieldToPa(L: DartLayout, lo: number, hi: number): number {
+  const v = (hi & L.addrHiMask) * TWO32 + ((lo & L.addrLoMask) >>> 0);
+  return L.paShift ? v * (1 << L.paShift) : v;
+}
+
+/** dart_prot_to_pte (PD:208-229). */
+function protToPte(L: DartLayout, prot: number): number {
+  if (L.variant === 'dart1') return (prot & IOMMU_WRITE ? 0 : D1_NO_WRITE) | (prot & IOMMU_READ ? 0 : D1_NO_READ);
+  return (prot & IOMMU_WRITE ? 0 : D2_NO_WRITE) | (prot & IOMMU_READ ? 0 : D2_NO_READ) | (prot & IOMMU_CACHE ? 0 : BIT1);
+}
+
+/** IOMMU_* prot a leaf grants, read back from its bits. */
+function pteToProt(L: DartLayout, lo: number): number {
+  if (L.variant === 'dart1') return (lo & D1_NO_READ ? 0 : IOMMU_READ) | (lo & D1_NO_WRITE ? 0 : IOMMU_WRITE);
+  return (lo & D2_NO_READ ? 0 : IOMMU_READ) | (lo & D2_NO_WRITE ? 0 : IOMMU_WRITE) | (lo & BIT1 ? 0 : IOMMU_CACHE);
+}
+
+/** The TTBR register value apple_dart_hw_set_ttbr writes for a table at pa (AD:337-348), as a u32. */
+export function dartTtbrRegister(pa: number, enc: DartTtbrEncoding): number {
+  if (enc === 't8020') return ((Math.floor(pa / 4096) >>> 0) | 0x8000_0000) >>> 0;
+  return ((Math.floor(pa / 16384) * 4) >>> 0 | 1) >>> 0;
+}
+
+/** The table address a TTBR register value names, or null when its valid bit is clear. */
+export function decodeDartTtbr(raw: number, enc: DartTtbrEncoding): number | null {
+  if (enc === 't8020') return raw & 0x8000_0000 ? (raw & 0x7fff_ffff) * 4096 : null;
+  return raw & 1 ? (raw >>> 2) * 16384 : null;
+}
+
+/** Hardware TTBR slots per stream (AD:1226, 1278, and 1 for t8110). */
+export function dartTtbrSlots(enc: DartTtbrEncoding): number {
+  return enc === 't8020' ? 4 : 1;
+}
+
+interface Geometry {
+  granule: number;
+  bpl: number;
+  entries: number;
+  l2Shift: number;
+  l1Shift: number;
+  tblShift: number;
+  tblBits: number;
+  nTtbrs: number;
+}
+
+function geometry(cfg: ResolvedConfig): Geometry {
+  const granule = cfg.granule;
+  const pgShift = Math.log2(granule);
+  const bpl = pgShift - 3;
+  const tblBits = cfg.tblBits as number;
+  return {
+    granule,
+    bpl,
+    entries: 1 << bpl,
+    l2Shift: bpl + 3,
+    l1Shift: 2 * bpl + 3,
+    tblShift: 3 * bpl + 3,
+    tblBits,
+    nTtbrs: 1 << tblBits,
+  };
+}
+
+/** (iova >> shift) & mask for any iova < 2^53. */
+function field(iova: number, shift: number, mask: number): number {
+  return Math.floor(iova / 2 ** shift) & mask;
+}
+
+class DartTable implements PageTable {
+  private readonly g: Geometry;
+  private readonly tmp = [0, 0];
+
+  constructor(
+    readonly format: PageTableFormat,
+    readonly cfg: ResolvedConfig,
+    private readonly L: DartLayout,
+    private readonly host: TableHost,
+    readonly roots: number[],
+  ) {
+    this.g = geometry(cfg);
+  }
+
+  registers(): Record<string, string> {
+    const enc = this.cfg.ttbrEncoding as DartTtbrEncoding;
+    const out: Record<string, string> = {};
+    const slots = Math.max(dartTtbrSlots(enc), this.roots.length);
+    // Unused slots are cleared to 0 (AD:568-569).
+    for (let i = 0; i < slots; i++) out[`TTBR${i}`] = hex(i < this.roots.length ? dartTtbrRegister(this.roots[i], enc) : 0);
+    return out;
+  }
+
+  private warn(line: number, cond: string): void {
+    this.host.warn?.('io-pgtable-dart.c', line, cond);
+  }
+
+  private l1EntryAddr(iova: number): number {
+    const g = this.g;
+    return this.roots[field(iova, g.tblShift, g.nTtbrs - 1)] + field(iova, g.l1Shift, g.entries - 1) * 8;
+  }
+
+  /** dart_map_pages (PD:231-290). */
+  mapPages(iova: number, paddr: number, pgsize: number, pgcount: number, prot: number): MapResult {
+    const { L, g, host } = this;
+    const mem = host.mem;
+    if (pgsize !== this.cfg.pgsizeBitmap) {
+      this.warn(242, 'pgsize != cfg->pgsize_bitmap');
+      return { ret: -EINVAL, mapped: 0 };
+    }
+    if (paddr >= 2 ** this.cfg.oas) {
+      this.warn(245, 'paddr >> cfg->oas');
+      return { ret: -ERANGE, mapped: 0 };
+    }
+    if (!(prot & (IOMMU_READ | IOMMU_WRITE))) return { ret: -EINVAL, mapped: 0 };
+
+    const l1At = this.l1EntryAddr(iova);
+    let lo = mem.read32(l1At);
+    let hi = mem.read32(l1At + 4);
+    if (lo === ACCESS_FAULT || hi === ACCESS_FAULT) lo = hi = 0;
+    if (lo === 0 && hi === 0) {
+      const table = host.allocTable(g.granule, g.granule);
+      if (table === null) return { ret: -ENOMEM, mapped: 0 };
+      // dart_install_table (PD:147-166): address field | valid, nothing else.
+      paToField(L, table, this.tmp);
+      lo = (this.tmp[0] | VALID) >>> 0;
+      hi = this.tmp[1];
+      mem.write32(l1At, lo);
+      mem.write32(l1At + 4, hi);
+    }
+    // Any non-zero L1 entry is followed as a table, valid bit or not (PD:258, 271).
+    const l2 = fieldToPa(L, lo, hi);
+    const start = field(iova, g.l2Shift, g.entries - 1);
+    const n = Math.min(pgcount, g.entries - start);
+    const first = l2 + start * 8;
+    // dart_init_pte (PD:118-145): refuse before writing anything if any target is valid.
+    for (let i = 0; i < n; i++) {
+      const v = mem.read32(first + i * 8);
+      if (v !== ACCESS_FAULT && v & VALID) {
+        this.warn(130, 'ptep[i] & APPLE_DART_PTE_VALID');
+        return { ret: -EEXIST, mapped: 0 };
+      }
+    }
+    const protBits = protToPte(L, prot) | BIT1 | VALID;
+    for (let i = 0; i < n; i++) {
+      paToField(L, paddr + i * pgsize, this.tmp);
+      mem.write32(first + i * 8, (this.tmp[0] | protBits) >>> 0);
+      mem.write32(first + i * 8 + 4, (this.tmp[1] | SUBPAGE_FULL_HI) >>> 0);
+    }
+    return { ret: 0, mapped: n * pgsize };
+  }
+
+  /** dart_unmap_pages (PD:292-333). */
+  unmapPages(iova: number, pgsize: number, pgcount: number): number {
+    const { L, g, host } = this;
+    const mem = host.mem;
+    if (pgsize !== this.cfg.pgsizeBitmap || !pgcount) {
+      this.warn(301, 'pgsize != cfg->pgsize_bitmap || !pgcount');
+      return 0;
+    }
+    const l1At = this.l1EntryAddr(iova);
+    const lo = mem.read32(l1At);
+    const hi = mem.read32(l1At + 4);
+    if (lo === ACCESS_FAULT || hi === ACCESS_FAULT || (lo === 0 && hi === 0)) {
+      this.warn(307, '!ptep');
+      return 0;
+    }
+    const start = field(iova, g.l2Shift, g.entries - 1);
+    const n = Math.min(pgcount, g.entries - start);
+    let at = fieldToPa(L, lo, hi) + start * 8;
+    let i = 0;
+    while (i < n) {
+      const plo = mem.read32(at);
+      const phi = mem.read32(at + 4);
+      if (plo === ACCESS_FAULT || phi === ACCESS_FAULT || (plo === 0 && phi === 0)) {
+        this.warn(318, '!pte');
+        break;
+      }
+      mem.write32(at, 0);
+      mem.write32(at + 4, 0);
+      host.tlbAddPage?.(iova + i * pgsize, pgsize);
+      at += 8;
+      i++;
+    }
+    return i * pgsize;
+  }
+
+  /** dart_iova_to_phys (PD:335-358): non-zero entries are followed, valid bit or not. */
+  iovaToPhys(iova: number): number {
+    const { L, g } = this;
+    const mem = this.host.mem;
+    const l1At = this.l1EntryAddr(iova);
+    const lo = mem.read32(l1At);
+    const hi = mem.read32(l1At + 4);
+    if (lo === ACCESS_FAULT || hi === ACCESS_FAULT || (lo === 0 && hi === 0)) return 0;
+    const at = fieldToPa(L, lo, hi) + field(iova, g.l2Shift, g.entries - 1) * 8;
+    const plo = mem.read32(at);
+    const phi = mem.read32(at + 4);
+    if (plo === ACCESS_FAULT || phi === ACCESS_FAULT || (plo === 0 && phi === 0)) return 0;
+    const pa = fieldToPa(L, plo, phi);
+    // iopte_to_paddr(pte) | (iova & (pgsize - 1)): an OR, which matters only for garbage entries.
+    const off = iova % g.granule;
+    return pa - (pa % g.granule) + (((pa % g.granule) | off) >>> 0);
+  }
+
+  /** apple_dart_free_pgtable (PD:433-454). */
+  free(): void {
+    const { L, g, host } = this;
+    for (const root of this.roots) {
+      for (let i = 0; i < g.entries; i++) {
+        const lo = host.mem.read32(root + i * 8);
+        const hi = host.mem.read32(root + i * 8 + 4);
+        if (lo === ACCESS_FAULT || hi === ACCESS_FAULT || (lo === 0 && hi === 0)) continue;
+        host.freeTable(fieldToPa(L, lo, hi), g.granule);
+      }
+      host.freeTable(root, g.granule);
+    }
+  }
+}
+
+function describeDart(L: DartLayout, level: number, lo: number, hi: number): EntryDescription {
+  const fields: [string, string][] = [];
+  const valid = (lo & VALID) !== 0;
+  const zero = lo === 0 && hi === 0;
+  const address = zero ? null : fieldToPa(L, lo, hi);
+  const addrBits = L.variant === 'dart1' ? 'bits 35:12 (physical address 35:12, in place)' : 'bits 37:10 (physical address 41:14, stored >> 4)';
+  let reserved: boolean;
+  if (level === 1) {
+    fields.push([addrBits, hex(address ?? 0)]);
+    fields.push(['other bits (never set by Linux)', hex64(hi & L.tableReservedHi, lo & L.tableReservedLo)]);
+    fields.push(['bit 0 (valid)', valid ? '1' : '0']);
+    reserved = (lo & L.tableReservedLo) !== 0 || (hi & L.tableReservedHi) !== 0;
+  } else {
+    fields.push(['bits 63:52 (subpage start; Linux writes 0)', hex((hi >>> 20) & 0xfff)]);
+    fields.push(['bits 51:40 (subpage end; Linux writes 0xfff: whole page)', hex((hi >>> 8) & 0xfff)]);
+    fields.push([addrBits, hex(address ?? 0)]);
+    if (L.variant === 'dart1') {
+      fields.push(['bit 8 (no read)', String((lo >>> 8) & 1)]);
+      fields.push(['bit 7 (no write)', String((lo >>> 7) & 1)]);
+      fields.push(['bit 1 (subpage protection disable)', String((lo >>> 1) & 1)]);
+    } else {
+      fields.push(['bit 3 (no read)', String((lo >>> 3) & 1)]);
+      fields.push(['bit 2 (no write)', String((lo >>> 2) & 1)]);
+      fields.push(['bit 1 (no cache; Linux always sets it, io-pgtable-dart.c:138)', String((lo >>> 1) & 1)]);
+    }
+    fields.push(['bit 0 (valid)', valid ? '1' : '0']);
+    reserved = (lo & L.leafReservedLo) !== 0 || (hi & L.leafReservedHi) !== 0;
+  }
+  return {
+    valid,
+    kind: zero ? 'invalid' : !valid ? 'bogus' : level === 1 ? 'table' : 'page',
+    address,
+    prot: level === 1 || !valid ? 0 : pteToProt(L, lo),
+    fields,
+    reservedBitsSet: reserved,
+  };
+}
+
+function makeFormat(L: DartLayout, name: string): PageTableFormat {
+  const resolveConfig = (cfg: FormatConfig): ResolvedConfig => {
+    const granule = cfg.granule ?? cfg.pgsizeBitmap ?? 16384;
+    // apple_dart_alloc_pgtable's checks (PD:397-407), as input errors.
+    if (granule !== 4096 && granule !== 16384) throw new InputError(`${name}: granule ${granule} is impossible (4K or 16K)`);
+    if (cfg.pgsizeBitmap !== undefined && cfg.pgsizeBitmap !== granule)
+      throw new InputError(`${name}: pgsize_bitmap ${hex(cfg.pgsizeBitmap)} must be exactly the granule ${hex(granule)}`);
+    if (cfg.coherentWalk === false) throw new InputError(`${name}: the DART walker must be coherent (io-pgtable-dart.c:397)`);
+    const oas = cfg.oas ?? L.defaultOas;
+    if (oas !== 36 && oas !== 42) throw new InputError(`${name}: oas ${oas} is impossible (36 or 42)`);
+    const ias = cfg.ias ?? 32;
+    if (!Number.isInteger(ias) || ias < 14 || ias > oas) throw new InputError(`${name}: ias ${ias} must be at most oas ${oas}`);
+    const pgShift = Math.log2(granule);
+    const bpl = pgShift - 3;
+    const tblBits = Math.max(0, ias - pgShift - 2 * bpl);
+    if (1 << tblBits > DART_MAX_TABLES)
+      throw new InputError(`${name}: ias ${ias} with granule ${granule} needs ${2 ** tblBits} TTBRs, more than ${DART_MAX_TABLES}`);
+    const enc = (cfg.rootRegisterEncoding ?? L.defaultTtbr) as DartTtbrEncoding;
+    if (enc !== 't8020' && enc !== 't8110')
+      throw new InputError(`${name}: TTBR encoding '${String(enc)}' is unknown (t8020 or t8110)`);
+    return {
+      granule,
+      ias,
+      oas,
+      quirks: [],
+      coherentWalk: true,
+      pgsizeBitmap: granule,
+      levels: 2,
+      bitsPerLevel: bpl,
+      tblBits,
+      nTtbrs: 1 << tblBits,
+      ttbrEncoding: enc,
+    };
+  };
+
+  const readEntry = (mem: MemReader, at: number, out: number[]): boolean => {
+    const lo = mem.read32(at);
+    const hi = mem.read32(at + 4);
+    if (lo === ACCESS_FAULT || hi === ACCESS_FAULT) return false;
+    out[0] = lo;
+    out[1] = hi;
+    return true;
+  };
+
+  const walk = (mem: MemReader, params: WalkParams, iova: number): WalkResult => {
+    const cfg = params.cfg;
+    const g = geometry(cfg);
+    const steps: WalkStep[] = [];
+    const notes: string[] = [];
+    const res: WalkResult = { iova, phys: null, prot: 0, leafSize: 0, fault: null, steps };
+    const fail = (fault: FaultKind, detail: string): WalkResult => {
+      res.fault = fault;
+      res.detail = detail;
+      if (notes.length) res.notes = notes;
+      return res;
+    };
+    if (iova >= 2 ** cfg.ias) return fail('outside-ias', `IOVA ${hex(iova)} is beyond the ${cfg.ias}-bit input size`);
+    const t = field(iova, g.tblShift, g.nTtbrs - 1);
+    const root = params.roots[t];
+    if (root === undefined) return fail('translation', `IOVA ${hex(iova)} selects TTBR${t}, which holds no table (no TTBR)`);
+    const e = [0, 0];
+    const l1Idx = field(iova, g.l1Shift, g.entries - 1);
+    const l1At = root + l1Idx * 8;
+    if (!readEntry(mem, l1At, e)) return fail('bus', `reading L1 entry ${l1Idx} at ${hex(l1At)} (TTBR${t}): no memory answers there`);
+    let [lo, hi] = e;
+    const l1Valid = (lo & VALID) !== 0;
+    steps.push({ level: 1, tableAddr: root, index: l1Idx, entryAddr: l1At, entryLo: lo, entryHi: hi, kind: l1Valid ? 'table' : lo === 0 && hi === 0 ? 'invalid' : 'bogus' });
+    if (!l1Valid) return fail('translation', `L1 entry ${l1Idx} at ${hex(l1At)} reads ${hex64(hi, lo)}: valid bit clear`);
+    if (lo & L.tableReservedLo || hi & L.tableReservedHi) notes.push(`L1 entry ${hex64(hi, lo)} has bits set that Linux never sets`);
+    const l2 = fieldToPa(L, lo, hi);
+    if (l2 >= 2 ** cfg.oas) return fail('address-size', `L1 entry names a table at ${hex(l2)}, beyond the ${cfg.oas}-bit output size`);
+    if (params.roots.includes(l2)) notes.push(`L1 entry ${l1Idx} names a top-level table (${hex(l2)}) as its L2 table`);
+    const l2Idx = field(iova, g.l2Shift, g.entries - 1);
+    const l2At = l2 + l2Idx * 8;
+    if (!readEntry(mem, l2At, e)) return fail('bus', `reading L2 entry ${l2Idx} at ${hex(l2At)} (table from L1 entry ${hex64(hi, lo)}): no memory answers there`);
+    [lo, hi] = e;
+    const l2Valid = (lo & VALID) !== 0;
+    steps.push({ level: 2, tableAddr: l2, index: l2Idx, entryAddr: l2At, entryLo: lo, entryHi: hi, kind: l2Valid ? 'page' : lo === 0 && hi === 0 ? 'invalid' : 'bogus' });
+    if (!l2Valid) return fail('translation', `L2 entry ${l2Idx} at ${hex(l2At)} reads ${hex64(hi, lo)}: valid bit clear`);
+    if (lo & L.leafReservedLo || hi & L.leafReservedHi) notes.push(`leaf ${hex64(hi, lo)} has bits set that Linux never sets`);
+    if (L.variant === 'dart1' && !(lo & BIT1)) notes.push(`leaf has subpage protection enabled (bit 1 clear): window ${hex((hi >>> 20) & 0xfff)}..${hex((hi >>> 8) & 0xfff)}`);
+    const pa = fieldToPa(L, lo, hi);
+    const phys = pa + (iova % g.granule);
+    if (phys >= 2 ** cfg.oas) return fail('address-size', `output ${hex(phys)} is beyond the ${cfg.oas}-bit output size`);
+    res.phys = phys;
+    res.prot = pteToProt(L, lo);
+    res.leafSize = g.granule;
+    if (notes.length) res.notes = notes;
+    return res;
+  };
+
+  const enumerate = (mem: MemReader, params: WalkParams): EnumerateResult => {
+    const cfg = params.cfg;
+    const g = geometry(cfg);
+    const mappings: MappingRun[] = [];
+    const problems: WalkProblem[] = [];
+    const e = [0, 0];
+    let run: MappingRun | null = null;
+    // L1 entries an IOVA below 2^ias can reach in one top-level table.
+    const reachable = Math.min(g.entries, 2 ** Math.max(0, cfg.ias - g.l1Shift));
+    const oasLimit = 2 ** cfg.oas;
+    if (params.roots.length === 0) problems.push({ kind: 'root', addr: 0, message: 'no TTBR given' });
+    for (let t = 0; t < params.roots.length; t++) {
+      const root = params.roots[t];
+      if (t >= g.nTtbrs) {
+        problems.push({ kind: 'root', addr: root, message: `TTBR${t} (${hex(root)}) is not used: ias ${cfg.ias} with granule ${g.granule} selects only ${g.nTtbrs} TTBR(s)` });
+        continue;
+      }
+      if (!mem.isBacked(root, g.granule)) {
+        problems.push({ kind: 'root', addr: root, message: `TTBR${t} table at ${hex(root)} is not in memory` });
+        continue;
+      }
+      for (let i = 0; i < g.entries; i++) {
+        const at = root + i * 8;
+        if (!readEntry(mem, at, e)) {
+          problems.push({ kind: 'outside-dump', addr: at, level: 1, message: `L1 entry ${i} at ${hex(at)} cannot be read` });
+          continue;
+        }
+        const [lo, hi] = e;
+        if (lo === 0 && hi === 0) continue;
+        if (i >= reachable) {
+          problems.push({ kind: 'outside-ias', addr: at, level: 1, message: `L1 entry ${i} at ${hex(at)} = ${hex64(hi, lo)} is set but no ${cfg.ias}-bit IOVA reaches it` });
+          continue;
+        }
+        if (!(lo & VALID)) {
+          problems.push({ kind: 'translation', addr: at, level: 1, message: `L1 entry ${i} at ${hex(at)} = ${hex64(hi, lo)} is non-zero with the valid bit clear (Linux would follow it, the hardware faults)` });
+          continue;
+        }
+        if (lo & L.tableReservedLo || hi & L.tableReservedHi)
+          problems.push({ kind: 'reserved', addr: at, level: 1, message: `L1 entry ${i} at ${hex(at)} = ${hex64(hi, lo)} has bits set that Linux never sets` });
+        const l2 = fieldToPa(L, lo, hi);
+        if (params.roots.includes(l2)) {
+          problems.push({ kind: 'cycle', addr: at, level: 1, message: `L1 entry ${i} at ${hex(at)} = ${hex64(hi, lo)} names a top-level table (${hex(l2)}) as its L2 table; not followed` });
+          continue;
+        }
+        if (l2 >= oasLimit || !mem.isBacked(l2, g.granule)) {
+          problems.push({ kind: l2 >= oasLimit ? 'address-size' : 'outside-dump', addr: at, level: 1, message: `L1 entry ${i} at ${hex(at)} = ${hex64(hi, lo)} names an L2 table at ${hex(l2)}, which is not in memory` });
+          continue;
+        }
+        const base = t * 2 ** g.tblShift + i * 2 ** g.l1Shift;
+        for (let j = 0; j < g.entries; j++) {
+          const pat = l2 + j * 8;
+          if (!readEntry(mem, pat, e)) continue;
+          const [plo, phi] = e;
+          if (plo === 0 && phi === 0) continue;
+          const iova = base + j * g.granule;
+          if (!(plo & VALID)) {
+            problems.push({ kind: 'translation', addr: pat, level: 2, message: `L2 entry for IOVA ${hex(iova)} at ${hex(pat)} = ${hex64(phi, plo)} is non-zero with the valid bit clear` });
+            continue;
+          }
+          if (plo & L.leafReservedLo || phi & L.leafReservedHi)
+            problems.push({ kind: 'reserved', addr: pat, level: 2, message: `leaf for IOVA ${hex(iova)} at ${hex(pat)} = ${hex64(phi, plo)} has bits set that Linux never sets` });
+          const phys = fieldToPa(L, plo, phi);
+          if (phys >= oasLimit) {
+            problems.push({ kind: 'address-size', addr: pat, level: 2, message: `leaf for IOVA ${hex(iova)} maps to ${hex(phys)}, beyond the ${cfg.oas}-bit output size` });
+            continue;
+          }
+          const prot = pteToProt(L, plo);
+          if (run && run.iova + run.size === iova && run.phys + run.size === phys && run.prot === prot) run.size += g.granule;
+          else {
+            run = { iova, phys, size: g.granule, prot };
+            mappings.push(run);
+          }
+        }
+      }
+    }
+    return { mappings, problems };
+  };
+
+  const format: PageTableFormat = {
+    name,
+    description:
+      L.variant === 'dart1'
+        ? 'Apple DART (t8020/t8103, io-pgtable APPLE_DART): 2 levels of 64-bit entries under 1-4 TTBRs, 16K or 4K pages, 36-bit output'
+        : 'Apple DART2 (t6000/t8110, io-pgtable APPLE_DART2): 2 levels of 64-bit entries under 1-4 TTBRs, 16K or 4K pages, 42-bit output (PA >> 4 in bits 37:10)',
+    entryBytes: 8,
+    resolveConfig,
+    create(cfg: FormatConfig, host: TableHost): PageTable | null {
+      const rc = resolveConfig(cfg);
+      const g = geometry(rc);
+      // Every top-level table is allocated up front (PD:415-420); on failure the ones we got go back.
+      const roots: number[] = [];
+      for (let i = 0; i < g.nTtbrs; i++) {
+        const pa = host.allocTable(g.granule, g.granule);
+        if (pa === null) {
+          for (const r of roots.reverse()) host.freeTable(r, g.granule);
+          return null;
+        }
+        roots.push(pa);
+      }
+      return new DartTable(format, rc, L, host, roots);
+    },
+    decodeRootRegister(raw: number, cfg: ResolvedConfig): number[] {
+      const enc = (cfg.ttbrEncoding as DartTtbrEncoding | undefined) ?? L.defaultTtbr;
+      if (!Number.isInteger(raw) || raw < 0 || raw >= TWO32) throw new InputError(`${name}: TTBR value ${String(raw)} is not a 32-bit register value`);
+      const pa = decodeDartTtbr(raw, enc);
+      if (pa === null)
+        throw new InputError(`${name}: TTBR value ${hex(raw)} has its valid bit (${enc === 't8020' ? 'bit 31' : 'bit 0'}, ${enc} encoding) clear: it names no table`);
+      return [pa];
+    },
+    walk,
+    enumerate,
+    describeEntry(level: number, lo: number, hi: number): EntryDescription {
+      return describeDart(L, level, lo >>> 0, hi >>> 0);
+    },
+  };
+  return format;
+}
+
+export const appleDartFormat: PageTableFormat = makeFormat(DART1, 'apple-dart');
+export const appleDart2Format: PageTableFormat = makeFormat(DART2, 'apple-dart2');
+export const dartFormats: PageTableFormat[] = [appleDartFormat, appleDart2Format];
