@@ -1,16 +1,17 @@
 /** Every subcommand registers itself here; each lives in its own file. */
 import type { Command } from 'commander';
 import { registerWalk } from './walk.js';
+import { registerRun } from './run.js';
+import { registerMatrix } from './matrix.js';
+import { registerList } from './list.js';
+import { registerStart } from './start.js';
 
 export type SetExit = (code: number) => void;
 
 export function registerCommands(program: Command, setExit: SetExit): void {
   registerWalk(program, setExit);
-  program
-    .command('start')
-    .description('the main job: run the built-in scenario library and print one line per scenario')
-    .action(() => {
-      process.stdout.write('iommu-lab: nothing to run yet\n');
-      setExit(0);
-    });
+  registerRun(program, setExit);
+  registerMatrix(program, setExit);
+  registerList(program, setExit);
+  registerStart(program, setExit);
 }

@@ -1,0 +1,254 @@
+/**
+ * The World: everything one run builds and every step acts on — board, memory, clock and tracer, the
+ * kernel model and the hardware models — plus the names that steps give their results.
+ *
+ * Who builds it: a WorldFactory. The kernel layer's glue (a module in src/scenario/ that imports
+ * board/, linux/ and hw/, keeping imports pointing downwards) installs one with `setWorldFactory`.
+ * Until then `createMinimalWorld` gives memory, a clock and a tracer only, enough for CPU reads and
+ * writes, data checks and the framework's tests.
+ *
+ * How failures are recorded: a modelled failure is a trace event whose `data.failure` is one of the
+ * OUTCOMES ("page-fault", "oops", ...). Layers that only hold a Tracer emit such an event themselves,
+ * e.g. `tracer.emit('hw', 'page_fault', { iova, failure: 'page-fault' })`; glue code may call
+ * `world.fail(...)`. The runner decides the outcome from these events alone.
+ */
+import { InputError, parseAddr, parseSize } from '../addr.js';
+import type { Board } from '../board/types.js';
+import { PhysMem, type RamBank } from '../mem/phys-mem.js';
+import { SimClock, Tracer } from '../trace/events.js';
+import { ScenarioPathError } from './errors.js';
+import type { PathSeg } from './overrides.js';
+import { DEFAULT_KERNEL, FATAL_OUTCOMES, OUTCOMES, type Outcome, type Scenario } from './schema.js';
+
+/** One expectation or observation: what was checked, whether it held, and both sides in words. */
+export interface Check {
+  what: string;
+  ok: boolean;
+  expected: string;
+  actual: string;
+}
+
+/**
+ * A named result of a step ("as: buf"): numbers by field (phys, dma, iova, virt, size) and a primary
+ * field used when a reference names no field. `ref` carries a layer's own object (a domain, a device).
+ */
+export interface NamedValue {
+  kind: string;
+  primary: string;
+  fields: Record<string, number>;
+  ref?: unknown;
+}
+
+export interface WorldContext {
+  /** The scenario file (for messages). */
+  file: string;
+  /** Directory that relative paths (dtb) resolve against. */
+  baseDir: string;
+}
+
+export interface WorldParts {
+  scenario: Scenario;
+  ctx: WorldContext;
+  mem: PhysMem;
+  tracer: Tracer;
+  board?: Board;
+  /** The kernel model (its type belongs to the kernel layer's glue). */
+  kernel?: unknown;
+  /** The hardware models. */
+  hw?: unknown;
+}
+
+const OUTCOME_SET = new Set<string>(OUTCOMES);
+
+export class World {
+  readonly scenario: Scenario;
+  readonly ctx: WorldContext;
+  readonly mem: PhysMem;
+  readonly tracer: Tracer;
+  readonly clock: SimClock;
+  readonly board?: Board;
+  kernel?: unknown;
+  hw?: unknown;
+  /** CPU page size in bytes (4096 or 16384). */
+  readonly pageSize: number;
+  readonly kernelPreset: string;
+  /** Kernel command line: key → value ("" for a bare flag). Later duplicates win, as with most params. */
+  readonly cmdline: ReadonlyMap<string, string>;
+  /** Boot-history seed. */
+  readonly seed: number;
+  readonly vars = new Map<string, NamedValue>();
+  /** Data checks made by steps (device_read/cpu_read with `expect`). */
+  readonly observations: Check[] = [];
+  /** Set once a fatal failure (Oops, BUG) happened: later steps do not run. */
+  halted = false;
+
+  constructor(parts: WorldParts) {
+    this.scenario = parts.scenario;
+    this.ctx = parts.ctx;
+    this.mem = parts.mem;
+    this.tracer = parts.tracer;
+    this.clock = parts.tracer.clock;
+    this.board = parts.board;
+    this.kernel = parts.kernel;
+    this.hw = parts.hw;
+    this.pageSize = parts.scenario.page_size === '16K' ? 16384 : 4096;
+    this.kernelPreset = parts.scenario.kernel ?? DEFAULT_KERNEL;
+    this.cmdline = parseCmdline(parts.scenario.cmdline ?? '');
+    this.seed = parts.scenario.seed ?? 0;
+  }
+
+  /** Record a modelled failure as a trace event. Fatal kinds halt the run after the current step. */
+  fail(layer: string, kind: Outcome, message: string, data: Record<string, unknown> = {}): void {
+    this.tracer.emit(layer, 'failure', { ...data, failure: kind, message });
+    if (FATAL_OUTCOMES.includes(kind)) this.halted = true;
+  }
+
+  /** Record a data check made by a step; a mismatch is a modelled failure (data-mismatch). */
+  observe(layer: string, check: Check, data: Record<string, unknown> = {}): void {
+    this.observations.push(check);
+    this.tracer.emit(layer, 'data_check', { ...data, what: check.what, ok: check.ok, expected: check.expected, actual: check.actual });
+    if (!check.ok) this.fail(layer, 'data-mismatch', `${check.what}: ${check.actual}`, data);
+  }
+
+  define(name: string, value: NamedValue, path: readonly PathSeg[]): void {
+    if (this.vars.has(name))
+      throw new ScenarioPathError([...path], `the name '${name}' is already used by an earlier step`);
+    this.vars.set(name, value);
+  }
+
+  lookup(name: string, path: readonly PathSeg[], kinds?: readonly string[]): NamedValue {
+    const v = this.vars.get(name);
+    if (!v) {
+      const known = [...this.vars.keys()];
+      throw new ScenarioPathError(
+        [...path],
+        `no earlier step named a result '${name}'` + (known.length ? ` (names so far: ${known.join(', ')})` : ''),
+      );
+    }
+    if (kinds && !kinds.includes(v.kind))
+      throw new ScenarioPathError([...path], `'${name}' is a ${v.kind}, expected ${kinds.join(' or ')}`);
+    return v;
+  }
+
+  /** Forget a name (after a free/unmap), so a later use is reported as an error. */
+  undefine(name: string): void {
+    this.vars.delete(name);
+  }
+
+  /**
+   * An address expression: a number, a literal ("0x1_0000_0000", "4G"), or "name[.field] [+-] offset".
+   * Without a field, the first of `prefer` the value has, else its primary field.
+   */
+  resolveAddr(expr: number | string, path: readonly PathSeg[], prefer: readonly string[] = []): number {
+    if (typeof expr === 'number') return expr;
+    const m = /^\s*([A-Za-z_][A-Za-z0-9_]*)(?:\.([A-Za-z_][A-Za-z0-9_]*))?\s*(?:([-+])\s*(.+?))?\s*$/.exec(expr);
+    try {
+      if (!m || /^(0x|\d)/i.test(expr.trim())) return parseAddr(expr, 'address');
+      const v = this.lookup(m[1], path);
+      let field = m[2];
+      if (!field) field = prefer.find((f) => f in v.fields) ?? v.primary;
+      const base = v.fields[field];
+      if (base === undefined)
+        throw new ScenarioPathError([...path], `'${m[1]}' has no field '${field}' (it has ${Object.keys(v.fields).join(', ')})`);
+      if (!m[3]) return base;
+      const off = parseSize(m[4], 'offset');
+      const r = m[3] === '+' ? base + off : base - off;
+      if (r < 0) throw new ScenarioPathError([...path], `'${expr}' is negative`);
+      return r;
+    } catch (err) {
+      if (err instanceof ScenarioPathError) throw err;
+      if (err instanceof InputError) throw new ScenarioPathError([...path], err.message);
+      throw err;
+    }
+  }
+
+  /** A size field: a number or "4K". */
+  resolveSize(v: number | string, path: readonly PathSeg[]): number {
+    if (typeof v === 'number') return v;
+    try {
+      return parseSize(v);
+    } catch (err) {
+      if (err instanceof InputError) throw new ScenarioPathError([...path], err.message);
+      throw err;
+    }
+  }
+
+  /** The failures recorded so far, in order. */
+  failures(): FailureRecord[] {
+    return failuresOf(this.tracer);
+  }
+}
+
+export interface FailureRecord {
+  kind: Outcome;
+  seq: number;
+  time: number;
+  layer: string;
+  type: string;
+  message: string;
+}
+
+export function failuresOf(tracer: Tracer, fromSeq = 0): FailureRecord[] {
+  const out: FailureRecord[] = [];
+  for (let i = fromSeq; i < tracer.events.length; i++) {
+    const e = tracer.events[i];
+    const f = e.data.failure;
+    if (typeof f === 'string' && OUTCOME_SET.has(f)) {
+      const msg = typeof e.data.message === 'string' ? e.data.message : `${e.layer}:${e.type}`;
+      out.push({ kind: f as Outcome, seq: e.seq, time: e.time, layer: e.layer, type: e.type, message: msg });
+    }
+  }
+  return out;
+}
+
+/** "a=1 b c=\"x y\"" → {a: "1", b: "", c: "x y"}. */
+export function parseCmdline(text: string): Map<string, string> {
+  const out = new Map<string, string>();
+  const re = /([^\s=]+)(?:=("[^"]*"|\S*))?/g;
+  for (let m = re.exec(text); m; m = re.exec(text)) {
+    let v = m[2] ?? '';
+    if (v.startsWith('"') && v.endsWith('"')) v = v.slice(1, -1);
+    out.set(m[1], v);
+  }
+  return out;
+}
+
+export type WorldFactory = (scenario: Scenario, ctx: WorldContext) => World;
+
+/** RAM banks the minimal world uses: the scenario's explicit banks or size (at 0), else 2 GiB at 0. */
+function minimalRam(scenario: Scenario): RamBank[] {
+  const ram = scenario.board.ram;
+  const path = ['board', 'ram'];
+  const size = (v: number | string) => (typeof v === 'number' ? v : parseSize(v));
+  try {
+    if (Array.isArray(ram))
+      return ram.map((b) => ({ base: typeof b.base === 'number' ? b.base : parseAddr(b.base), size: size(b.size) }));
+    return [{ base: 0, size: ram === undefined ? 2 * 1024 ** 3 : size(ram) }];
+  } catch (err) {
+    if (err instanceof InputError) throw new ScenarioPathError(path, err.message);
+    throw err;
+  }
+}
+
+/** Memory, clock and tracer only: no board, kernel or hardware. Steps needing those fail to resolve. */
+export const createMinimalWorld: WorldFactory = (scenario, ctx) => {
+  let mem: PhysMem;
+  try {
+    mem = new PhysMem(minimalRam(scenario));
+  } catch (err) {
+    if (err instanceof RangeError) throw new ScenarioPathError(['board', 'ram'], err.message);
+    throw err;
+  }
+  return new World({ scenario, ctx, mem, tracer: new Tracer(new SimClock()) });
+};
+
+let worldFactory: WorldFactory = createMinimalWorld;
+
+/** Install the factory that builds full worlds (the kernel layer's glue does this once, at import). */
+export function setWorldFactory(f: WorldFactory): void {
+  worldFactory = f;
+}
+
+export function getWorldFactory(): WorldFactory {
+  return worldFactory;
+}
