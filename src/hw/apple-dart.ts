@@ -224,7 +224,13 @@ function regDefs(v: DartVariant): RegDef[] {
   } else {
     regs.push({ name: 'TLB_CMD', offset: r.tlbCmd, access: 'rw', reset: 0 });
   }
-  for (let i = 0; i < words; i++) regs.push({ name: `ENABLE_STREAMS.${i}`, offset: r.enableStreams + 4 * i, access: 'rw', reset: 0 });
+  // With 64 streams (t8103 USB4 DART) the driver's second enable word, 0xfc + 4, is TCR 0 (0x100):
+  // declare only the words that do not collide; streams without a word count as enabled.
+  for (let i = 0; i < words; i++) {
+    const at = r.enableStreams + 4 * i;
+    if (at >= r.tcr && at < r.tcr + 4 * v.numStreams) break;
+    regs.push({ name: `ENABLE_STREAMS.${i}`, offset: at, access: 'rw', reset: 0 });
+  }
   for (let s = 0; s < v.numStreams; s++) {
     regs.push({ name: `TCR.${s}`, offset: r.tcr + 4 * s, access: 'rw', reset: 0 });
     for (let t = 0; t < r.ttbrCount; t++)
@@ -255,6 +261,7 @@ export class AppleDart extends RegisterFile implements TranslationPort {
   readonly bus: DeviceView;
   private readonly irqSources: IrqSource[];
   private busyUntil = -1;
+  private readonly enableWords: number;
   private format: PageTableFormat | undefined;
   private cfg: ResolvedConfig | undefined;
 
@@ -265,6 +272,7 @@ export class AppleDart extends RegisterFile implements TranslationPort {
     this.tlb = new Iotlb({ ...opts.variant.iotlb, pageSize: 2 ** opts.variant.pageShift });
     this.bus = new DeviceView(opts.mem, opts.variant.oas, 'bus-error');
     this.irqSources = opts.irq ? (opts.irqs ?? []).map((n) => opts.irq!.source(n, this.name)) : [];
+    this.enableWords = this.regs.filter((r) => r.name.startsWith('ENABLE_STREAMS.')).length;
   }
 
   /** Register offsets of one stream (for drivers and tests). */
@@ -415,7 +423,8 @@ export class AppleDart extends RegisterFile implements TranslationPort {
     const span = pageSize - (iova % pageSize);
     if (!this.powered) return { status: 'bus-error', phys: 0, span: 0, bus: undefined, detail: `${this.name} is powered off` };
     if (sid < 0 || sid >= v.numStreams) return { status: 'bus-error', phys: 0, span: 0, bus: undefined, detail: `${this.name} has no stream ${sid}` };
-    const enabled = (this.get(`ENABLE_STREAMS.${Math.floor(sid / 32)}`) >>> (sid % 32)) & 1;
+    const word = Math.floor(sid / 32);
+    const enabled = word < this.enableWords ? (this.get(`ENABLE_STREAMS.${word}`) >>> (sid % 32)) & 1 : 1;
     const tcr = this.get(`TCR.${sid}`);
     if (!enabled) return { status: 'blocked', phys: 0, span: 0, bus: undefined, detail: `stream ${sid} is not enabled` };
     if (tcr & v.tcrBits.bypassDart && v.bypassSupported) return { status: 'ok', phys: iova, span, bus: this.bus, via: 'bypass' };
