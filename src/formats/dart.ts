@@ -152,13 +152,18 @@ interface Geometry {
   tblShift: number;
   tblBits: number;
   nTtbrs: number;
+  /** 2^shift of each index, so the hot path divides instead of exponentiating. */
+  l2Div: number;
+  l1Div: number;
+  tblDiv: number;
 }
 
 function geometry(cfg: ResolvedConfig): Geometry {
   const granule = cfg.granule;
   const pgShift = Math.log2(granule);
   const bpl = pgShift - 3;
-  const tblBits = cfg.tblBits as number;
+  // A config resolved by resolveConfig carries tblBits; derive it for a hand-built one.
+  const tblBits = typeof cfg.tblBits === 'number' ? cfg.tblBits : Math.max(0, cfg.ias - pgShift - 2 * bpl);
   return {
     granule,
     bpl,
@@ -168,12 +173,15 @@ function geometry(cfg: ResolvedConfig): Geometry {
     tblShift: 3 * bpl + 3,
     tblBits,
     nTtbrs: 1 << tblBits,
+    l2Div: 2 ** (bpl + 3),
+    l1Div: 2 ** (2 * bpl + 3),
+    tblDiv: 2 ** (3 * bpl + 3),
   };
 }
 
-/** (iova >> shift) & mask for any iova < 2^53. */
-function field(iova: number, shift: number, mask: number): number {
-  return Math.floor(iova / 2 ** shift) & mask;
+/** (iova >> shift) & mask for any iova < 2^53, with div = 2^shift. */
+function field(iova: number, div: number, mask: number): number {
+  return Math.floor(iova / div) & mask;
 }
 
 class DartTable implements PageTable {
@@ -205,7 +213,7 @@ class DartTable implements PageTable {
 
   private l1EntryAddr(iova: number): number {
     const g = this.g;
-    return this.roots[field(iova, g.tblShift, g.nTtbrs - 1)] + field(iova, g.l1Shift, g.entries - 1) * 8;
+    return this.roots[field(iova, g.tblDiv, g.nTtbrs - 1)] + field(iova, g.l1Div, g.entries - 1) * 8;
   }
 
   /** dart_map_pages (PD:231-290). */
@@ -238,7 +246,7 @@ class DartTable implements PageTable {
     }
     // Any non-zero L1 entry is followed as a table, valid bit or not (PD:258, 271).
     const l2 = fieldToPa(L, lo, hi);
-    const start = field(iova, g.l2Shift, g.entries - 1);
+    const start = field(iova, g.l2Div, g.entries - 1);
     const n = Math.min(pgcount, g.entries - start);
     const first = l2 + start * 8;
     // dart_init_pte (PD:118-145): refuse before writing anything if any target is valid.
@@ -273,7 +281,7 @@ class DartTable implements PageTable {
       this.warn(307, '!ptep');
       return 0;
     }
-    const start = field(iova, g.l2Shift, g.entries - 1);
+    const start = field(iova, g.l2Div, g.entries - 1);
     const n = Math.min(pgcount, g.entries - start);
     let at = fieldToPa(L, lo, hi) + start * 8;
     let i = 0;
@@ -301,7 +309,7 @@ class DartTable implements PageTable {
     const lo = mem.read32(l1At);
     const hi = mem.read32(l1At + 4);
     if (lo === ACCESS_FAULT || hi === ACCESS_FAULT || (lo === 0 && hi === 0)) return 0;
-    const at = fieldToPa(L, lo, hi) + field(iova, g.l2Shift, g.entries - 1) * 8;
+    const at = fieldToPa(L, lo, hi) + field(iova, g.l2Div, g.entries - 1) * 8;
     const plo = mem.read32(at);
     const phi = mem.read32(at + 4);
     if (plo === ACCESS_FAULT || phi === ACCESS_FAULT || (plo === 0 && phi === 0)) return 0;
@@ -421,11 +429,11 @@ function makeFormat(L: DartLayout, name: string): PageTableFormat {
       return res;
     };
     if (iova >= 2 ** cfg.ias) return fail('outside-ias', `IOVA ${hex(iova)} is beyond the ${cfg.ias}-bit input size`);
-    const t = field(iova, g.tblShift, g.nTtbrs - 1);
+    const t = field(iova, g.tblDiv, g.nTtbrs - 1);
     const root = params.roots[t];
     if (root === undefined) return fail('translation', `IOVA ${hex(iova)} selects TTBR${t}, which holds no table (no TTBR)`);
     const e = [0, 0];
-    const l1Idx = field(iova, g.l1Shift, g.entries - 1);
+    const l1Idx = field(iova, g.l1Div, g.entries - 1);
     const l1At = root + l1Idx * 8;
     if (!readEntry(mem, l1At, e)) return fail('bus', `reading L1 entry ${l1Idx} at ${hex(l1At)} (TTBR${t}): no memory answers there`);
     let [lo, hi] = e;
@@ -436,7 +444,7 @@ function makeFormat(L: DartLayout, name: string): PageTableFormat {
     const l2 = fieldToPa(L, lo, hi);
     if (l2 >= 2 ** cfg.oas) return fail('address-size', `L1 entry names a table at ${hex(l2)}, beyond the ${cfg.oas}-bit output size`);
     if (params.roots.includes(l2)) notes.push(`L1 entry ${l1Idx} names a top-level table (${hex(l2)}) as its L2 table`);
-    const l2Idx = field(iova, g.l2Shift, g.entries - 1);
+    const l2Idx = field(iova, g.l2Div, g.entries - 1);
     const l2At = l2 + l2Idx * 8;
     if (!readEntry(mem, l2At, e)) return fail('bus', `reading L2 entry ${l2Idx} at ${hex(l2At)} (table from L1 entry ${hex64(hi, lo)}): no memory answers there`);
     [lo, hi] = e;
