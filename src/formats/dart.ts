@@ -476,6 +476,7 @@ function makeFormat(L: DartLayout, name: string): PageTableFormat {
     if (params.roots.length === 0) problems.push({ kind: 'root', addr: 0, message: 'no TTBR given' });
     for (let t = 0; t < params.roots.length; t++) {
       const root = params.roots[t];
+      if (root === undefined) continue; // a TTBR slot without its valid bit
       if (t >= g.nTtbrs) {
         problems.push({ kind: 'root', addr: root, message: `TTBR${t} (${hex(root)}) is not used: ias ${cfg.ias} with granule ${g.granule} selects only ${g.nTtbrs} TTBR(s)` });
         continue;

@@ -172,6 +172,13 @@ describe('DART golden vectors (worked out from io-pgtable-dart.c)', () => {
     const w1 = appleDartFormat.walk(mem, { roots: [pt.roots[0]], cfg: pt.cfg }, 0xc03f_f004);
     expect(w1.fault).toBe('translation');
     expect(w1.detail).toMatch(/TTBR3/);
+    // Only TTBR3 valid (a sparse roots array, as a hardware model builds it from valid TTBR registers).
+    const sparse: number[] = [];
+    sparse[3] = pt.roots[3];
+    expect(appleDartFormat.enumerate(mem, { roots: sparse, cfg: pt.cfg })).toEqual({
+      mappings: [{ iova: 0xc03f_e000, phys: 0x4000_0000, size: 0x2000, prot: IOMMU_READ | IOMMU_WRITE }],
+      problems: [],
+    });
     expect(pt.unmapPages(0xc03f_e000, 0x1000, 4)).toBe(0x2000);
     expect(pt.unmapPages(0x8000_0000, 0x1000, 1)).toBe(0);
     const cfg8110 = appleDartFormat.resolveConfig({ granule: 4096, rootRegisterEncoding: 't8110' });
