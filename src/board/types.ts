@@ -37,6 +37,49 @@ export interface BoardIommu {
   enabled: boolean;
   /** Free-form properties a model may need (e.g. "rockchip,disable-mmu-reset"), raw. */
   props: Record<string, string | number | boolean | number[]>;
+  /** Driver and variant the compatible selects (src/board/iommu-models.ts), when known. */
+  model?: { driver: string; variant: string; format?: string };
+  /**
+   * Hardware IP revision when the board data knows it (the DT does not say: e.g. the RK3568 NPU IOMMU is a
+   * v1.0 block under a v2 compatible). From the `iommu-lab,hw-version` property of added/profile nodes.
+   */
+  hwVersion?: string;
+  /** Every interrupt with its controller and kind (GIC SPI/PPI, Apple AIC), in order. */
+  irqs?: BoardIrq[];
+  /** Clock specifiers as text ("clock-controller@fdd20000 240"), parallel to clockNames. */
+  clocks?: string[];
+  /**
+   * IPMMU cache (leaf) instances name their root in "renesas,ipmmu-main" = <&root index>; an instance
+   * without it is its own root (ipmmu-vmsa.c:1050-1055). BoardIommu.name of the root and the index.
+   */
+  ipmmuMain?: { iommu: string; index: number };
+}
+
+export interface BoardIrq {
+  /** Controller node path. */
+  controller: string;
+  kind?: 'SPI' | 'PPI' | 'AIC' | 'FIQ';
+  number?: number;
+  cells: number[];
+}
+
+/** One iommu-map entry (PCI requester id -> IOMMU specifier), as of_map_id reads it. */
+export interface BoardIommuMapEntry {
+  ridBase: number;
+  /** BoardIommu.name */
+  iommu: string;
+  iommuBase: number;
+  length: number;
+}
+
+export interface BoardReserved {
+  name: string;
+  /** undefined for dynamically placed regions (size only). */
+  base?: number;
+  size: number;
+  noMap: boolean;
+  reusable: boolean;
+  compatible: string[];
 }
 
 export interface BoardMaster {
@@ -51,6 +94,9 @@ export interface BoardMaster {
   dmaRanges?: DmaRange[];
   powerDomain?: string;
   enabled: boolean;
+  /** iommu-map of a PCI host bridge: requester ids -> IOMMU ids (the host itself is not the master). */
+  iommuMap?: BoardIommuMapEntry[];
+  iommuMapMask?: number;
 }
 
 export interface Board {
@@ -67,4 +113,10 @@ export interface Board {
   source: 'profile' | 'dtb';
   /** Notes on where the layout came from (e.g. "NPU IOMMU added: absent from mainline DT"). */
   notes: string[];
+  /** /reserved-memory children (RAM banks are not reduced by them: the kernel reserves them in memblock). */
+  reserved?: BoardReserved[];
+  /** The blob's memory reservation map (/memreserve/ entries). */
+  memReserve?: { base: number; size: number }[];
+  /** /chosen bootargs and stdout-path, when present. */
+  chosen?: { bootargs?: string; stdoutPath?: string };
 }

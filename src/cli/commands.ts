@@ -5,6 +5,7 @@ import { registerRun } from './run.js';
 import { registerMatrix } from './matrix.js';
 import { registerList } from './list.js';
 import { registerStart } from './start.js';
+import { registerBoard } from './board.js';
 
 export type SetExit = (code: number) => void;
 
@@ -14,4 +15,5 @@ export function registerCommands(program: Command, setExit: SetExit): void {
   registerMatrix(program, setExit);
   registerList(program, setExit);
   registerStart(program, setExit);
+  registerBoard(program, setExit);
 }
