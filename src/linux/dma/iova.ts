@@ -214,13 +214,13 @@ export class IovaDomain {
     const align = sizeAligned ? 2 ** fls64(size - 1) : 1;
     let highPfn = limitPfn;
     let lowPfn = this.startPfn;
-    let newPfn = 0;
+    let newPfn: number;
 
     if (limitPfn <= this.dma32BitPfn && size >= this.maxAllocSize32) return false;
 
     let curr: IovaNode | null = this.getCachedRbnode(limitPfn);
-    let currIova = curr;
-    const retryPfn = currIova.pfnHi;
+    let currIova: IovaNode | null = curr;
+    const retryPfn = curr.pfnHi;
 
     for (;;) {
       do {
