@@ -550,14 +550,31 @@ export class PageAllocator {
     return false;
   }
 
-  /** The zonelist walk of get_page_from_freelist. */
-  private fromFreelist(gfp: number, order: number, allocFlags: number, highestIdx: ZoneIndex): { pfn: number; zone: Zone } | null {
+  /** The zonelist walk of get_page_from_freelist; `why` collects one line per zone looked at. */
+  private fromFreelist(
+    order: number,
+    allocFlags: number,
+    highestIdx: ZoneIndex,
+    why: string[],
+  ): { pfn: number; zone: Zone; via: 'pcp' | 'buddy' } | null {
+    const pass = allocFlags & ALLOC_WMARK_LOW ? 'low' : 'min';
     for (let i = Math.min(highestIdx, this.zones.length - 1); i >= 0; i--) {
       const z = this.zones[i];
-      if (z.managed === 0) continue;
-      if (!this.watermarkOk(z, order, allocFlags, highestIdx)) continue;
-      const pfn = this.pcpEnabled && order <= PAGE_ALLOC_COSTLY_ORDER ? this.pcpAlloc(z, order) : this.rmqueueSmallest(z, order);
-      if (pfn !== null) return { pfn, zone: z };
+      if (z.managed === 0) {
+        why.push(`${z.name}: empty`);
+        continue;
+      }
+      if (!this.watermarkOk(z, order, allocFlags, highestIdx)) {
+        why.push(`${z.name}: ${z.free} free pages, not above the ${pass} watermark (+lowmem_reserve ${z.lowmemReserve[highestIdx] ?? 0})`);
+        continue;
+      }
+      const viaPcp = this.pcpEnabled && order <= PAGE_ALLOC_COSTLY_ORDER;
+      const pfn = viaPcp ? this.pcpAlloc(z, order) : this.rmqueueSmallest(z, order);
+      if (pfn !== null) {
+        why.push(`${z.name}: taken from the ${viaPcp ? `pcp list (order ${order})` : 'buddy free lists'}`);
+        return { pfn, zone: z, via: viaPcp ? 'pcp' : 'buddy' };
+      }
+      why.push(`${z.name}: no free block of order >= ${order}`);
     }
     return null;
   }
@@ -576,29 +593,42 @@ export class PageAllocator {
     }
     const highest = gfpZone(gfp);
     const highestIdx = (highest === 3 ? ZONE_NORMAL : highest) as ZoneIndex; // no ZONE_MOVABLE populated
-    let got = this.fromFreelist(gfp, order, ALLOC_WMARK_LOW, highestIdx);
+    const why: string[] = [];
+    let got = this.fromFreelist(order, ALLOC_WMARK_LOW, highestIdx, why);
     if (!got) {
       // __alloc_pages_slowpath: the min watermark, reserves for __GFP_HIGH and non-blocking callers.
       let flags = ALLOC_WMARK_MIN;
       if (gfp & __GFP_HIGH) flags |= ALLOC_MIN_RESERVE;
       if (!(gfp & __GFP_DIRECT_RECLAIM) && !(gfp & __GFP_NOMEMALLOC)) flags |= ALLOC_NON_BLOCK;
-      got = this.fromFreelist(gfp, order, flags, highestIdx);
+      why.push('slow path');
+      got = this.fromFreelist(order, flags, highestIdx, why);
       if (!got && gfp & __GFP_DIRECT_RECLAIM) {
         // Direct reclaim found nothing to reclaim; the kernel drains the pcp lists and retries once
         // (__alloc_pages_direct_reclaim, page_alloc.c).
         this.drainPcp();
-        got = this.fromFreelist(gfp, order, flags, highestIdx);
+        why.push('pcp lists drained');
+        got = this.fromFreelist(order, flags, highestIdx, why);
       }
     }
     if (!got) {
-      this.reportFailure(gfp, order);
+      this.reportFailure(gfp, order, why);
       return null;
     }
     const pa = got.pfn * PAGE_SIZE;
     this.live.set(got.pfn, { order, zone: got.zone.index, gfp });
     if (gfp & __GFP_ZERO && this.mem) this.mem.fill(pa, PAGE_SIZE * pow2(order), 0);
     if (!this.quiet)
-      this.tracer?.emit('mm', 'mm_page_alloc', { pfn: got.pfn, pa, order, gfp, gfpFlags: formatGfp(gfp), zone: got.zone.name });
+      this.tracer?.emit('mm', 'mm_page_alloc', {
+        pfn: got.pfn,
+        pa,
+        order,
+        gfp,
+        gfpFlags: formatGfp(gfp),
+        zone: got.zone.name,
+        highestZone: ZONE_NAMES[highest],
+        via: got.via,
+        zonelist: why,
+      });
     return pa;
   }
 
@@ -608,7 +638,7 @@ export class PageAllocator {
   }
 
   /** warn_alloc (page_alloc.c:3609-3632): the first line; dump_stack and show_mem are not modelled. */
-  private reportFailure(gfp: number, order: number): void {
+  private reportFailure(gfp: number, order: number, why: string[]): void {
     let warning: string | null = null;
     if (!(gfp & __GFP_NOWARN) && !(gfp & __GFP_DMA && !this.hasManagedDma())) {
       warning =
@@ -617,7 +647,7 @@ export class PageAllocator {
     }
     this.failures.push({ gfp, order, warning });
     if (this.quiet) return;
-    this.tracer?.emit('mm', 'mm_page_alloc_fail', { order, gfp, gfpFlags: formatGfp(gfp), warned: warning !== null });
+    this.tracer?.emit('mm', 'mm_page_alloc_fail', { order, gfp, gfpFlags: formatGfp(gfp), warned: warning !== null, zonelist: why });
     if (warning) this.tracer?.printk('warn', warning);
   }
 
@@ -752,6 +782,32 @@ export class PageAllocator {
       .filter((z) => z.managed > 0)
       .map((z) => `Node 0, zone ${z.name.padStart(8, ' ')} ` + z.count.map((c) => `${String(c).padStart(6, ' ')} `).join(''));
   }
+}
+
+/** arm64 SECTION_SIZE_BITS = 27 with 4K pages (arch/arm64/include/asm/sparsemem.h:29): 128 MiB sections. */
+export const SECTION_SIZE = 2 ** 27;
+
+/**
+ * Where the struct-page array (memmap) of a SPARSEMEM_VMEMMAP kernel lands: sparse_init_nid() takes one
+ * block of (present sections) * section_map_size() (64-byte struct page * 32768 pages, PMD-aligned =
+ * 2 MiB per 128 MiB section; mm/sparse.c:344-347, 384-395, 446) from memblock, which allocates top-down,
+ * so it sits at the top of the highest bank that can hold it. It is the largest early reservation and
+ * decides what the highest RAM addresses are used for (e.g. 64 MiB of the 256 MiB alias of a 4 GiB
+ * RK3568). Pass it in `reserved` with the other memblock reservations of a scenario.
+ */
+export function arm64MemmapReservation(banks: readonly RamBank[]): ReservedRange | undefined {
+  const sections = new Set<number>();
+  for (const b of banks) {
+    for (let s = Math.floor(b.base / SECTION_SIZE); s * SECTION_SIZE < b.base + b.size; s++) sections.add(s);
+  }
+  const size = sections.size * 2 * 1024 * 1024;
+  const sorted = [...banks].sort((a, b) => b.base - a.base);
+  for (const b of sorted) {
+    const end = b.base + b.size;
+    const start = end - size - ((end - size) % (2 * 1024 * 1024));
+    if (start >= b.base) return { base: start, size, name: 'memmap' };
+  }
+  return undefined;
 }
 
 // -------------------------------------------------------------------- kmalloc

@@ -2,37 +2,28 @@
  * arm64 memory zones as Linux 6.12 computes them at boot (arch/arm64/mm/init.c:117-155 zone_sizes_init,
  * mm/mm_init.c:1783-1833 free_area_init).
  *
- * - ZONE_DMA ends at arm64_dma_phys_limit = max_zone_phys(zone_dma_limit), where zone_dma_limit is the
- *   lower of the DT limit (of_dma_get_max_cpu_address: the lowest "highest CPU address reachable" over
- *   every dma-ranges in the tree, PHYS_ADDR_MAX when there is none) and the ACPI IORT limit, and is
- *   further clamped to 4 GiB - 1 whenever DRAM starts below 4 GiB (init.c:140-141).
- * - ZONE_DMA32 ends at max_zone_phys(DMA_BIT_MASK(32)).
- * - ZONE_NORMAL ends at max_pfn.
- * - max_zone_phys(limit) = min(limit, end_of_DRAM - 1) + 1 (init.c:117-120).
- * - free_area_init makes the spans contiguous: each zone starts where the previous one ended, the first
- *   at the start of DRAM, and a zone whose limit is below that start is empty (mm_init.c:1798-1812).
+ * The boundary arithmetic lives in src/board/zones.ts (`zoneBoundaries`, shared with `iommu-lab board`);
+ * this module adds what the page allocator needs on top: zone indices as enum zone_type has them, the
+ * RAM ranges inside each span (pages exist only there) and a lookup by address.
  *
  * Consequences the seeds depend on: with RAM starting below 4 GiB and no restricting dma-ranges,
  * ZONE_DMA already reaches 4 GiB, so ZONE_DMA32 is *empty* and GFP_DMA32 is served from ZONE_DMA
  * (reference README point 21); with all RAM above 4 GiB and no dma-ranges (Apple M1), ZONE_DMA covers
  * all of RAM and DMA32/Normal are empty.
- *
- * This module is pure data-in/data-out so the board layer (`iommu-lab board`) can reuse it.
  */
+import { PHYS_ADDR_MAX, zoneBoundaries } from '../../board/zones.js';
 import type { RamBank } from '../../mem/phys-mem.js';
-import { ARM64_ZONE_CONFIG, ZONE_DMA, ZONE_DMA32, ZONE_NAMES, ZONE_NORMAL, type ZoneConfig, type ZoneIndex } from './gfp.js';
+import { ARM64_ZONE_CONFIG, ZONE_DMA, ZONE_DMA32, ZONE_NORMAL, type ZoneConfig, type ZoneIndex } from './gfp.js';
 
+export { PHYS_ADDR_MAX };
 export const PAGE_SIZE = 4096;
-/** PHYS_ADDR_MAX stand-in: larger than any address we model (< 2^52), exact as a JS number. */
-export const PHYS_ADDR_MAX = Number.MAX_SAFE_INTEGER;
-const U32_MAX = 0xffff_ffff;
 
 export interface ZoneInput {
   /** RAM as memblock sees it (banks in any order, no overlap). */
   ram: readonly RamBank[];
   /**
    * of_dma_get_max_cpu_address(NULL): the highest CPU physical address (inclusive) every DT dma-ranges
-   * can reach; undefined when the tree has no dma-ranges (PHYS_ADDR_MAX).
+   * can reach; undefined when the tree has no dma-ranges (PHYS_ADDR_MAX). Board.zoneDmaLimit.
    */
   dtDmaLimit?: number;
   /** acpi_iort_dma_get_max_cpu_address(); undefined on DT systems (PHYS_ADDR_MAX). */
@@ -47,7 +38,7 @@ export interface ZoneSpan {
   start: number;
   end: number;
   empty: boolean;
-  /** The RAM inside the span (pages exist only here). */
+  /** The RAM inside the span. */
   ram: RamBank[];
   /** Bytes of RAM inside the span (present pages * 4K). */
   presentBytes: number;
@@ -64,59 +55,33 @@ export interface ZoneLayout {
   dramEnd: number;
 }
 
-function maxZonePhys(limit: number, dramEnd: number): number {
-  return Math.min(limit, dramEnd - 1) + 1;
-}
-
 export function computeZones(input: ZoneInput): ZoneLayout {
   const config = input.config ?? ARM64_ZONE_CONFIG;
   const banks = [...input.ram].filter((b) => b.size > 0).sort((a, b) => a.base - b.base);
   if (banks.length === 0) throw new RangeError('computeZones: no RAM');
-  const dramStart = banks[0].base;
-  const dramEnd = banks.reduce((m, b) => Math.max(m, b.base + b.size), 0);
-  const pfnDown = (a: number): number => Math.floor(a / PAGE_SIZE);
-
-  const maxZonePfn = [0, 0, 0];
-  let arm64DmaPhysLimit = 0;
-  let zoneDmaLimit: number | undefined;
-  if (config.zoneDma) {
-    zoneDmaLimit = Math.min(input.dtDmaLimit ?? PHYS_ADDR_MAX, input.acpiDmaLimit ?? PHYS_ADDR_MAX);
-    if (dramStart < U32_MAX) zoneDmaLimit = Math.min(zoneDmaLimit, U32_MAX);
-    arm64DmaPhysLimit = maxZonePhys(zoneDmaLimit, dramEnd);
-    maxZonePfn[ZONE_DMA] = pfnDown(arm64DmaPhysLimit);
-  }
-  const dma32PhysLimit = maxZonePhys(U32_MAX, dramEnd);
-  if (config.zoneDma32) {
-    maxZonePfn[ZONE_DMA32] = pfnDown(dma32PhysLimit);
-    if (!arm64DmaPhysLimit) arm64DmaPhysLimit = dma32PhysLimit;
-  }
-  if (!arm64DmaPhysLimit) arm64DmaPhysLimit = 2 ** 48; // PHYS_MASK + 1 with 48-bit PA
-  maxZonePfn[ZONE_NORMAL] = pfnDown(dramEnd);
-
-  const zones: ZoneSpan[] = [];
-  let startPfn = pfnDown(dramStart);
-  for (const index of [ZONE_DMA, ZONE_DMA32, ZONE_NORMAL] as const) {
-    const endPfn = Math.max(maxZonePfn[index], startPfn);
-    const start = startPfn * PAGE_SIZE;
-    const end = endPfn * PAGE_SIZE;
+  const b = zoneBoundaries(banks, input.dtDmaLimit, {
+    zoneDma: config.zoneDma,
+    zoneDma32: config.zoneDma32,
+    acpiDmaLimit: input.acpiDmaLimit,
+    pageSize: PAGE_SIZE,
+  });
+  const indexOf: Record<string, ZoneIndex> = { DMA: ZONE_DMA, DMA32: ZONE_DMA32, Normal: ZONE_NORMAL };
+  const zones: ZoneSpan[] = b.zones.map((z) => {
     const ram: RamBank[] = [];
-    for (const b of banks) {
-      const lo = Math.max(b.base, start);
-      const hi = Math.min(b.base + b.size, end);
-      if (hi > lo) ram.push({ base: lo, size: hi - lo, ...(b.name ? { name: b.name } : {}) });
+    for (const bank of banks) {
+      const lo = Math.max(bank.base, z.start);
+      const hi = Math.min(bank.base + bank.size, z.end);
+      if (hi > lo) ram.push({ base: lo, size: hi - lo, ...(bank.name ? { name: bank.name } : {}) });
     }
-    zones.push({
-      index,
-      name: ZONE_NAMES[index],
-      start,
-      end,
-      empty: start === end,
-      ram,
-      presentBytes: ram.reduce((s, r) => s + r.size, 0),
-    });
-    startPfn = endPfn;
-  }
-  return { zones, zoneDmaLimit, arm64DmaPhysLimit, dramStart, dramEnd };
+    return { index: indexOf[z.name], name: z.name, start: z.start, end: z.end, empty: z.empty, ram, presentBytes: z.present };
+  });
+  return {
+    zones,
+    ...(b.zoneDmaLimit !== undefined ? { zoneDmaLimit: b.zoneDmaLimit } : {}),
+    arm64DmaPhysLimit: b.arm64DmaPhysLimit,
+    dramStart: banks[0].base,
+    dramEnd: banks.reduce((m, x) => Math.max(m, x.base + x.size), 0),
+  };
 }
 
 /** The zone a physical address belongs to (by span), or undefined outside every span. */

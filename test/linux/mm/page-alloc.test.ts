@@ -11,7 +11,7 @@ import {
   __GFP_NOWARN,
   __GFP_ZERO,
 } from '../../../src/linux/mm/gfp.js';
-import { PageAllocator, getOrder, kmallocSizeClass, slabOrder } from '../../../src/linux/mm/page-alloc.js';
+import { PageAllocator, arm64MemmapReservation, getOrder, kmallocSizeClass, slabOrder } from '../../../src/linux/mm/page-alloc.js';
 
 const G = 0x4000_0000;
 const M = 0x10_0000;
@@ -325,5 +325,28 @@ describe('kmalloc', () => {
     const big = pa.kmalloc(3 * 4096 + 1, GFP_KERNEL) as number;
     expect(big % (4 * 4096)).toBe(0);
     expect(pa.kfree(big)).toBe(true);
+  });
+});
+
+describe('early reservations and --explain data', () => {
+  it('memmap: 2 MiB per present 128 MiB section, top-down', () => {
+    // 8 GiB: sections 0..29 below 0xf0000000 and 32..63 above 4 GiB = 62 -> 124 MiB below 0x2_0000_0000.
+    expect(arm64MemmapReservation(rk8g)).toEqual({ base: 0x2_0000_0000 - 124 * M, size: 124 * M, name: 'memmap' });
+    // 4 GiB: 30 + 2 sections -> 64 MiB at the top of the 256 MiB alias.
+    const r4 = arm64MemmapReservation(rk4g);
+    expect(r4).toEqual({ base: 0x1_fc00_0000, size: 64 * M, name: 'memmap' });
+    const pa = new PageAllocator({ banks: rk4g, reserved: [r4!], bootHistory: null });
+    expect(pa.zoneStats()[ZONE_NORMAL].managedPages).toBe((192 * M) / 4096);
+  });
+
+  it('records the zonelist walk in the trace event', () => {
+    const tracer = new Tracer();
+    const pa = new PageAllocator({ banks: rk8g, tracer, bootHistory: null });
+    pa.iommuAllocPage(GFP_ATOMIC | GFP_DMA32);
+    const ev = tracer.events.filter((e) => e.type === 'mm_page_alloc').at(-1);
+    expect(ev?.data.gfpFlags).toBe('GFP_ATOMIC|GFP_DMA32|__GFP_ZERO');
+    expect(ev?.data.highestZone).toBe('DMA32');
+    expect(ev?.data.zone).toBe('DMA');
+    expect(ev?.data.zonelist).toEqual(['DMA32: empty', 'DMA: taken from the pcp list (order 0)']);
   });
 });
