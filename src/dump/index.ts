@@ -12,7 +12,7 @@ import { InputError } from '../addr.js';
 import { DumpFile } from './paged.js';
 import { ElfDump, isElf } from './elf.js';
 import { RawDump } from './raw.js';
-import { KdumpDump, isKdump } from './kdump.js';
+import { KdumpDump, isFlattened, isKdump } from './kdump.js';
 import { DevmemDump, looksLikeText } from './devmem.js';
 import type { Dump, OpenDumpOptions } from './types.js';
 
@@ -27,7 +27,7 @@ export function sniffDump(path: string): SniffedType {
     const head = f.readUpTo(0, 512);
     if (head.length === 0) throw new InputError('file is empty', path);
     if (isElf(head)) return 'elf';
-    if (isKdump(head)) return 'kdump';
+    if (isKdump(head) || isFlattened(head)) return 'kdump';
     if (looksLikeText(head)) return 'devmem';
     return 'unknown';
   } finally {
@@ -45,7 +45,7 @@ export function openDump(path: string, opts: OpenDumpOptions = {}): Dump {
     case 'kdump':
       if (opts.base !== undefined && !opts.type)
         throw new InputError('is a kdump-compressed file: it gives its own page frame numbers, so --base does not apply', path);
-      return new KdumpDump(path, opts.cachePages) as unknown as Dump;
+      return new KdumpDump(path, opts.cachePages);
     case 'devmem':
       // A raw image whose first bytes happen to be printable: --base says what the user means.
       if (opts.base !== undefined && !opts.type) return new RawDump(path, opts.base, opts.cachePages);

@@ -1,0 +1,137 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { deflateSync } from 'node:zlib';
+import { afterAll, describe, expect, it } from 'vitest';
+import { InputError } from '../../src/addr.js';
+import { openDump, vmcoreInfo } from '../../src/dump/index.js';
+import { DDH64, DUMP_DH_COMPRESSED_LZO, DUMP_DH_COMPRESSED_ZSTD, KdumpDump } from '../../src/dump/kdump.js';
+import { buildKdump } from '../../src/dump/kdump-writer.js';
+import { ACCESS_FAULT } from '../../src/mem/phys-mem.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'iommu-lab-kdump-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+let n = 0;
+const tmp = (b: Uint8Array | string) => {
+  const p = join(dir, `k${n++}`);
+  writeFileSync(p, b);
+  return p;
+};
+
+/** The oracle pattern: u64 at PA x = 0xda7a000000000000 | x (x < 2^32 here). */
+function patternPage(pa: number, size = 4096): Uint8Array {
+  const b = new Uint8Array(size);
+  const dv = new DataView(b.buffer);
+  for (let o = 0; o < size; o += 8) {
+    dv.setUint32(o, (pa + o) >>> 0, true);
+    dv.setUint32(o + 4, 0xda7a0000 + Math.floor((pa + o) / 2 ** 32), true);
+  }
+  return b;
+}
+
+function expectInputError(fn: () => unknown, re: RegExp): void {
+  let err: unknown;
+  try {
+    fn();
+  } catch (e) {
+    err = e;
+  }
+  expect(err).toBeInstanceOf(InputError);
+  expect((err as Error).message).toMatch(re);
+}
+
+describe.each(['none', 'zlib', 'snappy'] as const)('kdump-compressed, %s pages', (compression) => {
+  // pfn 0x40000 and 0x40002 dumped, 0x40001 RAM but excluded, 0x40003.. not RAM; a high frame above 4 GiB.
+  const pages = [
+    { pfn: 0x40000, data: patternPage(0x40000000) },
+    { pfn: 0x40002, data: patternPage(0x40002000) },
+    { pfn: 0xf00000, data: new Uint8Array(4096).fill(0) },
+  ];
+  pages[2].data[8] = 0xf1;
+  const path = tmp(buildKdump({ pages, ramPfns: [0x40000, 0x40001, 0x40002, 0xf00000], compression, dumpLevel: 31 }));
+
+  it('reads dumped frames at pfn × block_size', () => {
+    const d = openDump(path) as KdumpDump;
+    expect(d.kind).toBe('kdump');
+    expect(d.header.blockSize).toBe(4096);
+    expect(d.header.release).toBe('6.12.117');
+    expect(d.read32(0x40000010)).toBe(0x40000010);
+    expect(d.read32(0x40000014)).toBe(0xda7a0000);
+    expect(d.read32(0x40002ff8)).toBe(0x40002ff8);
+    expect(d.read32(0xf00000008)).toBe(0xf1);
+    expect(d.segments().map((s) => [s.phys, s.size])).toEqual([
+      [0x40000000, 0x1000],
+      [0x40002000, 0x1000],
+      [0xf00000000, 0x1000],
+    ]);
+    expect(vmcoreInfo(d)?.get('PAGESIZE')).toBe('4096');
+    d.close();
+  });
+
+  it('says why a frame is missing: excluded, not RAM, beyond max_mapnr', () => {
+    const d = openDump(path);
+    expect(d.read32(0x40001000)).toBe(ACCESS_FAULT);
+    expect(d.whyNotBacked(0x40001000, 4)).toMatch(/0x40001000 is RAM that makedumpfile excluded .*dump level 31/);
+    expect(d.whyNotBacked(0x40003000, 4)).toMatch(/was not RAM in the dumped machine/);
+    expect(d.whyNotBacked(0x1000000000, 4)).toMatch(/beyond the last page frame/);
+    expect(d.isBacked(0x40000ffc, 8)).toBe(false);
+    d.close();
+  });
+});
+
+describe('kdump-compressed, other page and compression forms', () => {
+  it('zstd pages (a frame made by the zstd tool, not by us)', () => {
+    const zst = readFileSync(join(import.meta.dirname, '../fixtures/dumps/pattern-page-0x40000000.zst'));
+    const path = tmp(
+      buildKdump({ pages: [{ pfn: 0x40000, data: patternPage(0x40000000) }], compression: { flag: DUMP_DH_COMPRESSED_ZSTD, compress: () => zst } }),
+    );
+    const d = openDump(path);
+    for (let o = 0; o < 4096; o += 512) expect(d.read32(0x40000000 + o)).toBe(0x40000000 + o);
+    expect(d.read32(0x40000ffc)).toBe(0xda7a0000);
+  });
+
+  it('64 KiB pages (arm64 with CONFIG_ARM64_64K_PAGES)', () => {
+    const path = tmp(buildKdump({ blockSize: 0x10000, pages: [{ pfn: 0x4000, data: patternPage(0x40000000, 0x10000) }] }));
+    const d = openDump(path);
+    expect(d.read32(0x4000fff0)).toBe(0x4000fff0);
+    expect(d.read32(0x40010000)).toBe(ACCESS_FAULT);
+  });
+
+  it('a page stored as is among compressed ones (incompressible data)', () => {
+    const rnd = new Uint8Array(4096).map((_, i) => (i * 2654435761) >>> 24);
+    const path = tmp(buildKdump({ pages: [{ pfn: 1, data: rnd }, { pfn: 2, data: new Uint8Array(4096) }] }));
+    const d = openDump(path);
+    expect(d.readBytes(0x1000, 4096)).toEqual(rnd);
+    expect(d.read32(0x2ffc)).toBe(0);
+  });
+});
+
+describe('malformed kdump files: one clear InputError each', () => {
+  const good = buildKdump({ pages: [{ pfn: 5, data: patternPage(0x5000) }], compression: 'zlib' });
+  const patch = (f: (dv: DataView, b: Uint8Array) => void, len = good.length) => {
+    const b = good.slice(0, len);
+    f(new DataView(b.buffer), b);
+    return tmp(b);
+  };
+  it('truncated header', () => expectInputError(() => openDump(patch(() => {}, 200)), /truncated disk_dump_header: file is 200 bytes/));
+  it('bad block_size', () =>
+    expectInputError(() => openDump(patch((dv) => (dv.setInt32(DDH64.blockSize, 1000, true), dv.setInt32(416, 0, true)))), /block_size 1000 is not a page size/));
+  it('truncated bitmaps', () => expectInputError(() => openDump(patch(() => {}, 4096 * 2 + 100)), /truncated kdump bitmaps/));
+  it('truncated page descriptors', () => expectInputError(() => openDump(patch(() => {}, 4096 * 4 + 10)), /truncated page descriptors: 1 dumped pages/));
+  it('corrupt zlib data is reported when the page is read', () => {
+    const b = good.slice();
+    b[b.length - 10] ^= 0xff;
+    b[b.length - 20] ^= 0xff;
+    const d = openDump(tmp(b));
+    expectInputError(() => d.read32(0x5000), /page_desc 0 \(pfn 0x5, phys 0x5000\): zlib data is corrupt/);
+  });
+  it('LZO pages are refused with a way out', () => {
+    const path = tmp(buildKdump({ pages: [{ pfn: 5, data: patternPage(0x5000) }], compression: { flag: DUMP_DH_COMPRESSED_LZO, compress: (p) => deflateSync(p) } }));
+    expectInputError(() => openDump(path).read32(0x5000), /LZO-compressed \(makedumpfile -l\).*makedumpfile -E/);
+  });
+  it('flattened format', () => {
+    const b = new Uint8Array(4096);
+    b.set(new TextEncoder().encode('makedumpfile'));
+    expectInputError(() => openDump(tmp(b)), /flattened format .*makedumpfile -R/);
+  });
+});
