@@ -5,11 +5,13 @@
  */
 import { InputError } from '../addr.js';
 import type { PageTableFormat } from './types.js';
+import { lpaeFormats } from './lpae.js';
 import { rockchipFormats } from './rockchip.js';
 import { dartFormats } from './dart.js';
 
 const ALL: PageTableFormat[] = [
   // format modules are added here, e.g. ...lpaeFormats,
+  ...lpaeFormats,
   ...rockchipFormats,
   ...dartFormats,
 ];

@@ -55,6 +55,11 @@ export interface FormatConfig {
    * (Apple DART2 tables behind t6000-style 't8020' TTBRs or 't8110' TTBRs). Default: the format's own.
    */
   rootRegisterEncoding?: string;
+  /**
+   * The CPU's PAGE_SIZE (4096 unless the kernel is built for 16K/64K pages). io-pgtable-arm picks its
+   * granule from pgsize_bitmap by comparing with it (arm_lpae_restrict_pgsizes). Default 4096.
+   */
+  cpuPageSize?: number;
 }
 
 /** The configuration after the format's init function adjusted it (as alloc_io_pgtable_ops does). */

@@ -1,0 +1,154 @@
+/**
+ * Helpers for the LPAE tests: the oracle JSON (iommu-lab-oracle/1, see test/fixtures/oracle/README.md),
+ * its hex strings, and a TableHost over PhysMem that hands out table pages with a bump pointer and
+ * records every callback the format makes.
+ */
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { PhysMem } from '../../src/mem/phys-mem.js';
+import type { TableHost } from '../../src/formats/types.js';
+
+export const ORACLE_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'oracle');
+
+export interface LpaeOracleStep {
+  level: number;
+  table: string;
+  index: number;
+  pte_addr: string;
+  pte: string;
+  kind: string;
+}
+export interface LpaeOracleProbe {
+  iova: string;
+  phys: string;
+  tag: string;
+  after_op: number;
+  final: boolean;
+  outside_ias: boolean;
+  left_dump: boolean;
+  walk: LpaeOracleStep[];
+}
+export interface LpaeOracleOp {
+  op_index: number;
+  op: 'map_pages' | 'unmap_pages' | 'poke';
+  iova: string;
+  paddr?: string;
+  pgsize: string;
+  pgcount: number;
+  prot?: number;
+  ret?: number;
+  mapped?: string;
+  unmapped?: string;
+  table_allocs: number;
+  table_frees: number;
+  tlb_add_page: number;
+  tlb_flush_walk: number;
+  phys?: string;
+  width?: number;
+  value?: string;
+}
+export interface LpaeOracleCase {
+  case: string;
+  format: string;
+  core: string;
+  config: {
+    granule: number;
+    pgsize_bitmap: string;
+    ias: number;
+    oas: number;
+    quirks: string[];
+    coherent_walk: boolean;
+    levels: number;
+    start_level: number;
+    bits_per_level: number;
+    pgd_bits: number;
+    pgd_size: number;
+  };
+  registers: Record<string, unknown>;
+  root: string;
+  memory: { region: string; phys: string; size: string }[];
+  ops: LpaeOracleOp[];
+  probes: LpaeOracleProbe[];
+  kernel_messages: { op: number; kind: string; file?: string; line?: number; cond?: string; text?: string }[];
+  stats: Record<string, number>;
+}
+
+/** A hex string of the oracle as a number (they are all < 2^53 where we use them this way). */
+export function hx(s: string): number {
+  const n = Number(BigInt(s));
+  if (!Number.isSafeInteger(n)) throw new Error(`hex ${s} beyond 2^53`);
+  return n;
+}
+
+/** A 64-bit hex string as [lo, hi]. */
+export function hx64(s: string): [number, number] {
+  const b = BigInt(s);
+  return [Number(b & 0xffffffffn), Number(b >> 32n)];
+}
+
+export function loadLpaeCase(stem: string): LpaeOracleCase {
+  return JSON.parse(readFileSync(join(ORACLE_DIR, `${stem}.json`), 'utf8')) as LpaeOracleCase;
+}
+
+export interface Recorded {
+  allocs: { pa: number; size: number; align: number }[];
+  frees: { pa: number; size: number }[];
+  syncs: { pa: number; size: number }[];
+  flushWalk: { iova: number; size: number; granule: number }[];
+  addPage: { iova: number; granule: number }[];
+  flushAll: number;
+  warns: { file: string; line: number; cond: string }[];
+}
+
+/**
+ * A TableHost over `mem` whose tables come from a bump pointer at `base`, one naturally aligned
+ * allocation of max(size, 4K) each (as the kernel's page allocator hands out whole pages), zeroed.
+ * `failAfter` makes the n-th and later allocations fail (null), as a refused allocation or a failed
+ * dma == phys check would.
+ */
+export class BumpHost implements TableHost {
+  next: number;
+  failAfter = Infinity;
+  rec: Recorded = { allocs: [], frees: [], syncs: [], flushWalk: [], addPage: [], flushAll: 0, warns: [] };
+
+  constructor(
+    readonly mem: PhysMem,
+    base: number,
+  ) {
+    this.next = base;
+  }
+
+  allocTable(size: number, align: number): number | null {
+    if (this.rec.allocs.length >= this.failAfter) return null;
+    const a = Math.max(align, 4096);
+    const pa = Math.ceil(this.next / a) * a;
+    this.next = pa + Math.max(size, 4096);
+    this.mem.fill(pa, Math.max(size, 4096), 0);
+    this.rec.allocs.push({ pa, size, align });
+    return pa;
+  }
+  freeTable(pa: number, size: number): void {
+    this.rec.frees.push({ pa, size });
+  }
+  syncTable(pa: number, size: number): void {
+    this.rec.syncs.push({ pa, size });
+  }
+  tlbFlushAll(): void {
+    this.rec.flushAll++;
+  }
+  tlbFlushWalk(iova: number, size: number, granule: number): void {
+    this.rec.flushWalk.push({ iova, size, granule });
+  }
+  tlbAddPage(iova: number, granule: number): void {
+    this.rec.addPage.push({ iova, granule });
+  }
+  warn(file: string, line: number, cond: string): void {
+    this.rec.warns.push({ file, line, cond });
+  }
+}
+
+/** 64-bit descriptor at pa as a lowercase hex string like the oracle's ("0x0" for zero). */
+export function entryHex(lo: number, hi: number): string {
+  return '0x' + ((BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0)).toString(16);
+}
