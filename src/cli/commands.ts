@@ -6,6 +6,7 @@ import { registerMatrix } from './matrix.js';
 import { registerList } from './list.js';
 import { registerStart } from './start.js';
 import { registerBoard } from './board.js';
+import { registerReplay } from './replay.js';
 
 export type SetExit = (code: number) => void;
 
@@ -16,4 +17,5 @@ export function registerCommands(program: Command, setExit: SetExit): void {
   registerList(program, setExit);
   registerStart(program, setExit);
   registerBoard(program, setExit);
+  registerReplay(program, setExit);
 }
