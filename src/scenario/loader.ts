@@ -75,7 +75,7 @@ export function loadScenarioText(text: string, file: string, opts: LoadOptions =
     const issues: ScenarioIssue[] = [];
     for (const iss of parsed.error.issues) {
       for (const one of explainIssue(iss, data)) {
-        const o = overrideFor(one.path, overrides);
+        const o = overrideFor(one.key === undefined ? one.path : [...one.path, one.key], overrides);
         if (o) {
           issues.push({ location: `--set ${o.key}`, message: one.message, line: 0, col: 0 });
         } else {
@@ -201,6 +201,21 @@ function explainIssue(iss: z.core.$ZodIssue, data: unknown): Explained[] {
   const fullDesc = describeAt(path, data);
   // Descriptions of value kinds read "a size: ...", "an address: ..."; others describe a field's purpose.
   const desc = fullDesc && /^an? /.test(fullDesc) ? fullDesc : undefined;
+  const parentPath = path.slice(0, -1);
+  const parent = getAt(data, parentPath);
+  if (
+    value === undefined &&
+    path.length > 0 &&
+    iss.code !== 'unrecognized_keys' &&
+    iss.code !== 'custom' &&
+    parent !== null &&
+    typeof parent === 'object' &&
+    !Array.isArray(parent)
+  ) {
+    const key = String(path[path.length - 1]);
+    if (!(iss.code === 'invalid_union' && key === 'op'))
+      return [{ path: parentPath, message: `${where(parentPath, data)} lacks required key \`${key}\`` }];
+  }
   switch (iss.code) {
     case 'unrecognized_keys': {
       const allowed = allowedKeysAt(path, data);
@@ -214,7 +229,6 @@ function explainIssue(iss: z.core.$ZodIssue, data: unknown): Explained[] {
     }
     case 'invalid_union': {
       if ((iss as { note?: string }).note === 'No matching discriminator') {
-        const parentPath = path.slice(0, -1);
         const op = getAt(data, path);
         if (op === undefined)
           return [{ path: parentPath, message: `${where(parentPath, data)} has no \`op\`; one of: ${STEP_KINDS.join(', ')}` }];
@@ -223,15 +237,12 @@ function explainIssue(iss: z.core.$ZodIssue, data: unknown): Explained[] {
       return [{ path, message: `${where(path, data)}: expected ${desc ?? 'another kind of value'}, got ${kindOf(value)}` }];
     }
     case 'invalid_type': {
-      if (value === undefined) {
-        const parent = path.slice(0, -1);
-        return [{ path: parent, message: `${where(parent, data)} lacks required key \`${String(path[path.length - 1])}\`` }];
-      }
       const expected = desc ?? iss.expected;
       return [{ path, message: `${where(path, data)}: expected ${expected}, got ${kindOf(value)}` }];
     }
     case 'invalid_format':
-      return [{ path, message: `${where(path, data)}: ${show(value)} is not ${desc ?? `a valid ${iss.format}`}` }];
+      if (desc) return [{ path, message: `${where(path, data)}: ${show(value)} is not ${desc}` }];
+      return [{ path, message: `${where(path, data)}: ${show(value)} does not fit${fullDesc ? ` (${fullDesc})` : ''}` }];
     case 'invalid_value':
       return [
         {

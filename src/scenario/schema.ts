@@ -97,17 +97,17 @@ export const DataSpec = z
   .regex(
     /^\s*(?:zero|inc|fill\s+(?:0x[0-9a-fA-F]{1,2}|\d{1,3})|word\s+(?:0x[0-9a-fA-F]{1,8}|\d+)|hex(?:\s+[0-9a-fA-F]{2})+|hex\s+[0-9a-fA-F]+|random(?:\s+\d+)?)\s*$/,
   )
-  .describe('data: "zero", "inc", "fill 0xa5", "word 0xdeadbeef", "hex de ad be ef", "random 7"');
+  .describe('a data phrase: "zero", "inc", "fill 0xa5", "word 0xdeadbeef", "hex de ad be ef", "random 7"');
 
 export const Dir = z
   .enum(['to-device', 'from-device', 'bidirectional', 'DMA_TO_DEVICE', 'DMA_FROM_DEVICE', 'DMA_BIDIRECTIONAL'])
-  .describe('DMA direction');
+  .describe('a DMA direction');
 
 /** GFP flags as the kernel writes them: "GFP_KERNEL | __GFP_ZERO", "GFP_DMA32", "0". */
 export const Gfp = z
   .string()
-  .regex(/^\s*(?:0|__?GFP_[A-Z0-9_]+)(?:\s*\|\s*(?:__?GFP_[A-Z0-9_]+|0))*\s*$/)
-  .describe('GFP flags, e.g. "GFP_KERNEL | __GFP_ZERO"');
+  .regex(/^\s*(?:0|(?:__)?GFP_[A-Z0-9_]+)(?:\s*\|\s*(?:(?:__)?GFP_[A-Z0-9_]+|0))*\s*$/)
+  .describe('GFP flags as the kernel writes them, e.g. "GFP_KERNEL | __GFP_ZERO" or "0"');
 
 /** IOMMU_READ/IOMMU_WRITE/...: "r", "w", "rw", optionally with "c" (IOMMU_CACHE), "x" (IOMMU_NOEXEC off). */
 export const Prot = z
