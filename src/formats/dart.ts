@@ -11,6 +11,9 @@
  * carries the subpage window (start 0, end 0xfff: the whole page), bit 1 and the valid bit (PD:134-139).
  * Bit 1 is DART1's "subpage protection disable" and DART2's "no cache": the code sets it for both, so a
  * DART2 leaf is never cacheable whatever the caller asked (reference sheet point 19).
+ * DART2 entries hold PA bits 41:14 only, so with a 4 KiB granule (which the init function accepts) PA
+ * bits 13:12 of pages *and of tables* are dropped without a warning: only 16 KiB-aligned pages and tables
+ * survive. Real DART2 blocks use 16 KiB pages; we model the code as it is.
  *
  * Entries are handled as two 32-bit halves; nothing here uses BigInt.
  */

@@ -154,11 +154,13 @@ export class BumpHost implements TableHost {
   constructor(
     readonly mem: PhysMem,
     base: number,
+    private readonly minAlign = 1,
   ) {
     this.cursor = base;
   }
   allocTable(size: number, align: number): number | null {
-    this.cursor = Math.ceil(this.cursor / align) * align;
+    const a = Math.max(align, this.minAlign);
+    this.cursor = Math.ceil(this.cursor / a) * a;
     const pa = this.cursor;
     this.cursor += size;
     return pa;
