@@ -22,6 +22,9 @@
  * - A read error of the table walker raises INT_RAWSTAT bit 1 (BUS_ERROR, "bus read error",
  *   rockchip-iommu.c:69), with the IOVA in PAGE_FAULT_ADDR (the handler prints it from there, :648).
  * - INT_STATUS = INT_RAWSTAT & INT_MASK; the interrupt output is INT_STATUS != 0 (level).
+ * - Two caches, both emptied only by software: a leaf IOTLB (IOVA page -> physical page) and the
+ *   walker's cache of DT/PT lines (see TableLineCache). ZAP_ONE_LINE drops an IOVA's translation and
+ *   the lines holding its DTE and PTE; ZAP_CACHE drops everything.
  * - Paging disabled = addresses pass through untranslated (the identity domain just disables the
  *   IOMMU, rockchip-iommu.c:981-1015, and the master keeps working with physical addresses).
  *
@@ -32,7 +35,7 @@
  */
 import { hex, hi32 } from '../addr.js';
 import { DeviceView, type BeyondWidth } from '../mem/device-view.js';
-import type { MemWriter } from '../mem/phys-mem.js';
+import type { MemReader, MemWriter } from '../mem/phys-mem.js';
 import { ACCESS_FAULT } from '../mem/phys-mem.js';
 import { getFormat } from '../formats/index.js';
 import type { PageTableFormat, ResolvedConfig } from '../formats/types.js';
@@ -94,6 +97,14 @@ export interface RockchipIommuVariant {
   /** AUTO_GATING value after reset. */
   autoGatingReset: number;
   iotlb: { entries: number; policy: ReplacementPolicy };
+  /**
+   * The walker's cache of table lines (DTEs and PTEs, valid or not). The driver's remark at
+   * rockchip-iommu.c:812-818 ("evict from iotlb any previously mapped cachelines holding stale values
+   * for its dte and pte") says the block caches table cachelines and that ZAP_ONE_LINE evicts the
+   * lines holding an IOVA's DTE and PTE. Line size and count are not documented: parameters.
+   * lines = 0 disables it.
+   */
+  tableCache: { lines: number; lineBytes: number };
   /** Simulated time from a paging/stall command to STATUS showing it. */
   commandLatencyNs: number;
   /** Simulated time from FORCE_RESET to the registers reading their reset values. */
@@ -103,6 +114,7 @@ export interface RockchipIommuVariant {
 const COMMON = {
   autoGatingReset: 0,
   iotlb: { entries: 32, policy: 'lru' as ReplacementPolicy },
+  tableCache: { lines: 16, lineBytes: 64 },
   commandLatencyNs: 0,
   forceResetLatencyNs: 0,
 };
@@ -160,7 +172,12 @@ export const ROCKCHIP_IOMMU_VARIANTS: Record<string, RockchipIommuVariant> = {
 export function rockchipVariant(name: string, overrides: Partial<RockchipIommuVariant> = {}): RockchipIommuVariant {
   const v = ROCKCHIP_IOMMU_VARIANTS[name];
   if (!v) throw new Error(`unknown Rockchip IOMMU variant '${name}' (known: ${Object.keys(ROCKCHIP_IOMMU_VARIANTS).join(', ')})`);
-  return { ...v, ...overrides, iotlb: { ...v.iotlb, ...(overrides.iotlb ?? {}) } };
+  return {
+    ...v,
+    ...overrides,
+    iotlb: { ...v.iotlb, ...(overrides.iotlb ?? {}) },
+    tableCache: { ...v.tableCache, ...(overrides.tableCache ?? {}) },
+  };
 }
 
 function regDefs(v: RockchipIommuVariant): RegDef[] {
@@ -184,6 +201,71 @@ interface Pending {
   apply: () => void;
 }
 
+/**
+ * The walker's cache of table lines: whole `lineBytes` lines of the DT or a PT, fetched through the
+ * walker's bus on a miss and served from the cache afterwards, whatever memory holds by then. Invalid
+ * entries are cached like valid ones, which is why a freshly written PTE next to a recently used one
+ * stays invisible until its line is zapped.
+ */
+export class TableLineCache implements MemReader {
+  private readonly lines = new Map<number, Uint32Array>();
+  hits = 0;
+  misses = 0;
+
+  constructor(
+    private readonly bus: DeviceView,
+    readonly lineBytes: number,
+    readonly capacity: number,
+  ) {}
+
+  read32(addr: number): number {
+    if (this.capacity === 0 || addr % 4 !== 0) return this.bus.read32(addr);
+    const ln = Math.floor(addr / this.lineBytes);
+    const base = ln * this.lineBytes;
+    let line = this.lines.get(ln);
+    if (line) {
+      this.hits++;
+      this.lines.delete(ln);
+      this.lines.set(ln, line);
+    } else {
+      this.misses++;
+      line = new Uint32Array(this.lineBytes / 4);
+      for (let i = 0; i < line.length; i++) {
+        const v = this.bus.read32(base + 4 * i);
+        // a line that cannot be fetched whole is not cached; the access itself decides the outcome
+        if (v === ACCESS_FAULT) return this.bus.read32(addr);
+        line[i] = v;
+      }
+      if (this.lines.size >= this.capacity) this.lines.delete(this.lines.keys().next().value as number);
+      this.lines.set(ln, line);
+    }
+    return line[(addr - base) / 4];
+  }
+
+  /** The cached word at addr, or undefined when its line is not cached. */
+  peek(addr: number): number | undefined {
+    const ln = Math.floor(addr / this.lineBytes);
+    const line = this.lines.get(ln);
+    return line ? line[(addr - ln * this.lineBytes) / 4] : undefined;
+  }
+
+  evict(addr: number): boolean {
+    return this.lines.delete(Math.floor(addr / this.lineBytes));
+  }
+
+  clear(): void {
+    this.lines.clear();
+  }
+
+  get size(): number {
+    return this.lines.size;
+  }
+
+  isBacked(addr: number, len: number): boolean {
+    return this.bus.isBacked(addr, len);
+  }
+}
+
 /** One MMU instance: one register window, one IOTLB, one walker. */
 export class RockchipMmuInstance extends RegisterFile {
   pagingEnabled = false;
@@ -191,6 +273,7 @@ export class RockchipMmuInstance extends RegisterFile {
   pageFaultActive = false;
   pageFaultIsWrite = false;
   readonly tlb: Iotlb;
+  readonly tableCache: TableLineCache;
   private pending: Pending[] = [];
 
   constructor(
@@ -204,6 +287,8 @@ export class RockchipMmuInstance extends RegisterFile {
   ) {
     super(name, regDefs(owner.variant), 0x100, clock, tracer, poweredOffAccess, timing);
     this.tlb = new Iotlb({ ...owner.variant.iotlb, pageSize: 4096 });
+    const tc = owner.variant.tableCache;
+    this.tableCache = new TableLineCache(owner.bus, tc.lineBytes, tc.lines);
   }
 
   /** Every register to its reset value and all internal state cleared (FORCE_RESET, master reset, power-on). */
@@ -215,6 +300,7 @@ export class RockchipMmuInstance extends RegisterFile {
     this.pageFaultIsWrite = false;
     this.pending = [];
     this.tlb.invalidateAll();
+    this.tableCache.clear();
     this.owner.updateIrq();
   }
 
@@ -280,7 +366,7 @@ export class RockchipMmuInstance extends RegisterFile {
         this.command(written);
         return 0;
       case 'ZAP_ONE_LINE':
-        this.tlb.invalidatePage(0, written);
+        this.zapLine(written);
         return 0;
       case 'INT_CLEAR':
         this.set('INT_RAWSTAT', this.get('INT_RAWSTAT') & ~written);
@@ -324,6 +410,7 @@ export class RockchipMmuInstance extends RegisterFile {
         this.later(v.commandLatencyNs, 'disable stall', () => (this.stallActive = false));
         break;
       case RK_CMD_ZAP_CACHE:
+        this.tableCache.clear();
         trace(`ok: ${this.tlb.invalidateAll()} entries`);
         break;
       case RK_CMD_PAGE_FAULT_DONE:
@@ -340,6 +427,20 @@ export class RockchipMmuInstance extends RegisterFile {
         trace('unknown command');
         this.tracer?.emit('hw', 'mmio_bad_value', { device: this.deviceName, reg: 'COMMAND', value: cmd });
     }
+  }
+
+  /** ZAP_ONE_LINE: the IOVA's translation and the cached lines holding its DTE and PTE. */
+  private zapLine(iova: number): void {
+    this.tlb.invalidatePage(0, iova);
+    const dtBase = this.owner.walkRoot(this);
+    if (dtBase === null) return;
+    const dteAddr = dtBase + Math.floor((iova >>> 0) / 0x40_0000) * 4;
+    const dte = this.tableCache.peek(dteAddr);
+    if (dte !== undefined) {
+      const pt = this.owner.entryAddress(dte);
+      if (pt !== null) this.tableCache.evict(pt + (((iova >>> 12) & 0x3ff) * 4));
+    }
+    this.tableCache.evict(dteAddr);
   }
 
   /** Latch a page fault (rockchip-iommu.c:603-630 reads it back this way). */
@@ -463,6 +564,21 @@ export class RockchipIommu implements TranslationPort {
     return { fmt: this.format, cfg: this.formatCfg };
   }
 
+  /** The DT base the walker would fetch from for an instance (after the DT-base bus), or null if unreachable. */
+  walkRoot(inst: RockchipMmuInstance): number | null {
+    const { fmt, cfg } = this.fmt();
+    const wanted = fmt.decodeRootRegister(inst.dteAddr, cfg)[0];
+    const a = this.dteBaseBus.route(wanted);
+    return a === ACCESS_FAULT ? null : a;
+  }
+
+  /** The table or page address a valid DTE/PTE names, in this block's entry format. */
+  entryAddress(entry: number): number | null {
+    const { fmt, cfg } = this.fmt();
+    const d = fmt.describeEntry(1, entry >>> 0, 0, cfg);
+    return d.valid ? d.address : null;
+  }
+
   /** The DT base the walker will use, decoded from DTE_ADDR as the entry format encodes it. */
   dtBaseOf(instance = 0): number {
     const { fmt, cfg } = this.fmt();
@@ -503,7 +619,7 @@ export class RockchipIommu implements TranslationPort {
     if (dtBase !== wanted)
       this.tracer?.emit('hw', 'dte_base_truncated', { device: inst.deviceName, wanted, used: dtBase, hi: hi32(wanted) });
 
-    const r = fmt.walk(this.bus, { roots: [dtBase], cfg }, va);
+    const r = fmt.walk(inst.tableCache, { roots: [dtBase], cfg }, va);
     this.tracer?.emit('hw', 'walk', { device: inst.deviceName, iova: va, phys: r.phys, fault: r.fault, steps: r.steps.length });
     if (r.fault === 'bus') {
       const last = r.steps[r.steps.length - 1];

@@ -160,6 +160,41 @@ describe('Rockchip IOMMU translation (v2 block)', () => {
     expect(port1.read(IOVA, 4).pages[0]).toMatchObject({ phys: page, via: 'walk' });
   });
 
+  it('the walker caches table lines: a PTE written next to a used one stays invisible until its IOVA is zapped', () => {
+    const w = mapped();
+    expect(w.npu.read(IOVA, 4).status).toBe('ok'); // fetches the PTE line holding PTEs 0..15
+    w.mem.write32(w.pt + 2 * 4, pteV2(w.page + 0x1000, true, false)); // map IOVA + 0x1000 (PTE 2)
+    expect(w.npu.read(IOVA + 0x1000, 4).status).toBe('fault');
+    w.bases[0].writeUint32(RK_MMU_COMMAND, RK_CMD_PAGE_FAULT_DONE);
+    w.bases[0].writeUint32(RK_MMU_ZAP_ONE_LINE, IOVA + 0x1000);
+    expect(w.npu.read(IOVA + 0x1000, 4).status).toBe('ok');
+    // PTE 16 lives in another (never fetched) 64-byte line: visible at once
+    w.mem.write32(w.pt + 16 * 4, pteV2(w.page, true, false));
+    expect(w.npu.read(0x0041_0000, 4).status).toBe('ok');
+  });
+
+  it("the driver's map-time zap of the first and last IOVA is enough for a range sharing lines with used ones", () => {
+    const w = mapped();
+    w.npu.read(IOVA, 4);
+    // rk_iommu_map of IOVA+0x1000 .. IOVA+0x5fff: PTEs 2..6, then zap first and last (rockchip-iommu.c:722-729)
+    for (let i = 2; i <= 6; i++) w.mem.write32(w.pt + i * 4, pteV2(w.page + (i - 1) * 0x1000, true, false));
+    w.bases[0].writeUint32(RK_MMU_ZAP_ONE_LINE, IOVA + 0x1000);
+    w.bases[0].writeUint32(RK_MMU_ZAP_ONE_LINE, IOVA + 0x5000);
+    for (let i = 1; i <= 5; i++) expect(w.npu.read(IOVA + i * 0x1000, 4).status).toBe('ok');
+  });
+
+  it('a new page table behind a cached DT line needs the zap too (stale DTE)', () => {
+    const w = mapped();
+    w.npu.read(IOVA, 4); // caches DTEs 0..15
+    const pt2 = 0x0820_0000;
+    w.mem.write32(w.dt + 2 * 4, dteV2(pt2));
+    w.mem.write32(pt2, pteV2(w.page, true, false));
+    expect(w.npu.read(0x0080_0000, 4).status).toBe('fault');
+    w.bases[0].writeUint32(RK_MMU_COMMAND, RK_CMD_PAGE_FAULT_DONE);
+    w.bases[0].writeUint32(RK_MMU_ZAP_ONE_LINE, 0x0080_0000);
+    expect(w.npu.read(0x0080_0000, 4).status).toBe('ok');
+  });
+
   it('after PAGE_FAULT_DONE without a mapping, the next access faults again', () => {
     const w = mapped();
     w.npu.read(0x0080_0000, 4);
