@@ -260,7 +260,11 @@ export class KdumpDump extends PagedDump {
       );
     const buf = this.file.read(off, size);
     if (what === 'VMCOREINFO') this.noteList.push({ name: 'VMCOREINFO', type: 0, desc: buf });
-    else this.noteList.push(...parseNotes(buf, 'kdump_sub_header notes', this.path));
+    else {
+      // The ELF notes repeat the VMCOREINFO note that offset_vmcoreinfo already gave: keep one.
+      const have = new Set(this.noteList.map((x) => x.name));
+      this.noteList.push(...parseNotes(buf, 'kdump_sub_header notes', this.path).filter((x) => !have.has(x.name)));
+    }
   }
 
   /** Whether page frame `pfn` (of block_size) was dumped. */
