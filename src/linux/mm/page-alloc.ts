@@ -784,32 +784,6 @@ export class PageAllocator {
   }
 }
 
-/** arm64 SECTION_SIZE_BITS = 27 with 4K pages (arch/arm64/include/asm/sparsemem.h:29): 128 MiB sections. */
-export const SECTION_SIZE = 2 ** 27;
-
-/**
- * Where the struct-page array (memmap) of a SPARSEMEM_VMEMMAP kernel lands: sparse_init_nid() takes one
- * block of (present sections) * section_map_size() (64-byte struct page * 32768 pages, PMD-aligned =
- * 2 MiB per 128 MiB section; mm/sparse.c:344-347, 384-395, 446) from memblock, which allocates top-down,
- * so it sits at the top of the highest bank that can hold it. It is the largest early reservation and
- * decides what the highest RAM addresses are used for (e.g. 64 MiB of the 256 MiB alias of a 4 GiB
- * RK3568). Pass it in `reserved` with the other memblock reservations of a scenario.
- */
-export function arm64MemmapReservation(banks: readonly RamBank[]): ReservedRange | undefined {
-  const sections = new Set<number>();
-  for (const b of banks) {
-    for (let s = Math.floor(b.base / SECTION_SIZE); s * SECTION_SIZE < b.base + b.size; s++) sections.add(s);
-  }
-  const size = sections.size * 2 * 1024 * 1024;
-  const sorted = [...banks].sort((a, b) => b.base - a.base);
-  for (const b of sorted) {
-    const end = b.base + b.size;
-    const start = end - size - ((end - size) % (2 * 1024 * 1024));
-    if (start >= b.base) return { base: start, size, name: 'memmap' };
-  }
-  return undefined;
-}
-
 // -------------------------------------------------------------------- kmalloc
 
 /** kmalloc_size_index[] for sizes 1..192 (mm/slab_common.c:741-766): index into the size classes below. */

@@ -11,7 +11,8 @@ import {
   __GFP_NOWARN,
   __GFP_ZERO,
 } from '../../../src/linux/mm/gfp.js';
-import { PageAllocator, arm64MemmapReservation, getOrder, kmallocSizeClass, slabOrder } from '../../../src/linux/mm/page-alloc.js';
+import { arm64MemmapReservation } from '../../../src/linux/mm/memblock.js';
+import { PageAllocator, getOrder, kmallocSizeClass, slabOrder } from '../../../src/linux/mm/page-alloc.js';
 
 const G = 0x4000_0000;
 const M = 0x10_0000;
