@@ -38,6 +38,10 @@ export function renderRunText(r: RunResult, opts: ReportOptions = {}): string {
   const out: string[] = [];
   out.push(`== ${r.file}: ${r.title}`);
   out.push(...r.log);
+  if (r.output.length) {
+    out.push('-- output');
+    out.push(...r.output);
+  }
   if (opts.trace) {
     out.push('-- trace');
     for (const e of r.events) out.push(formatEvent(e));
@@ -74,6 +78,7 @@ export function runToJson(r: RunResult, opts: ReportOptions = {}): Record<string
     log: r.log,
     checks: r.checks,
     observations: r.observations,
+    output: r.output,
     failures: r.failures,
     ...(opts.explain ? { explain: explainRun(r) } : {}),
     events: r.events,

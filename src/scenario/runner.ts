@@ -91,6 +91,8 @@ export interface RunResult {
   checks: Check[];
   /** Data checks the steps made. */
   observations: Check[];
+  /** What steps showed besides the log (walks, register reads). */
+  output: string[];
   events: TraceEvent[];
   /** Steps not run because the kernel died before them. */
   skippedSteps: number;
@@ -251,6 +253,7 @@ export function runScenario(loaded: LoadedScenario, opts: RunOptions = {}): RunR
     log: tracer.log.map((l) => `${formatTimestamp(l.time)} ${l.text}`),
     checks,
     observations: world.observations,
+    output: world.output,
     events: tracer.events,
     skippedSteps: skipped,
   };

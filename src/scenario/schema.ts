@@ -124,35 +124,48 @@ const Note = z.string().optional().describe('free text shown with the step in --
 
 // ---- board ----------------------------------------------------------------------------------------
 
-const DtValue = z.union([
-  z.string(),
-  z.number(),
-  z.boolean(),
-  z.array(z.union([z.number(), z.string()])),
-]);
+/** A property value as the board layer takes it (src/board/from-dtb.ts DtValue). */
+const DtValue = z
+  .union([
+    z.array(z.union([z.number().int().nonnegative(), z.string()])),
+    z.string(),
+    z.strictObject({ strings: z.array(z.string()) }),
+    z.literal(true),
+    z.null(),
+  ])
+  .describe('a DT property value: cells [0x0, 0xfde4b000] (with "&/path" references), a string, {strings: [...]}, true (empty), null (delete)');
 
 export const BoardAdd = z
   .strictObject({
-    node: z.string().regex(/^\//).describe('DT path of the node to add or amend, e.g. "/iommu@fde4b000"'),
+    path: z.string().regex(/^\//).describe('DT path of the node to add or amend, e.g. "/iommu@fde4b000"'),
     props: z
       .record(z.string(), DtValue)
       .optional()
       .describe('device-tree properties by their DT names: compatible, reg, interrupts, power-domains, iommus, ...'),
-    delete: z.boolean().optional().describe('remove the node instead'),
   })
-  .describe('a device-tree node to add or override (e.g. the NPU IOMMU, absent from mainline DTs)');
+  .describe('a device-tree node to add or amend (e.g. the NPU IOMMU, absent from mainline DTs)');
 
 export const RamBankSpec = z.strictObject({ base: AddrExpr, size: Size });
+
+/** "8G", "4G/no-high-alias", or explicit banks "0x200000:0xefe00000,0x100000000:4G". */
+const RamText = z
+  .string()
+  .regex(new RegExp(`^\\s*(?:${NUM_LITERAL}(?:/[a-z0-9-]+)?|${NUM_LITERAL}:${NUM_LITERAL}(?:\\s*,\\s*${NUM_LITERAL}:${NUM_LITERAL})*)\\s*$`))
+  .describe('a RAM size laid out as real boards of that size are ("8G", "4G/no-high-alias"), or banks "BASE:SIZE,..."');
 
 export const BoardSpec = z
   .strictObject({
     profile: z.string().min(1).optional().describe('a built-in board profile: rk3568, r8a7795-salvator-x, t8103, ...'),
     dtb: z.string().min(1).optional().describe('a real flattened device tree, relative to the scenario file'),
     ram: z
-      .union([Size, z.array(RamBankSpec).min(1)])
+      .union([z.number().int().positive(), RamText, z.array(RamBankSpec).min(1)])
       .optional()
-      .describe('RAM size laid out as real boards of that size are ("8G"), or explicit banks'),
+      .describe('RAM: a size laid out as real boards of that size are ("8G"), or explicit banks'),
     add: z.array(BoardAdd).optional(),
+    master_dma_bits: z
+      .record(z.string().regex(/^\//), z.number().int().min(1).max(64))
+      .optional()
+      .describe("a master's own DMA address width, by DT path (what its driver sets as mask)"),
   })
   .superRefine((b, ctx) => {
     if ((b.profile === undefined) === (b.dtb === undefined))

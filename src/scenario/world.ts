@@ -4,17 +4,19 @@
  *
  * Who builds it: a WorldFactory. The kernel layer's glue (a module in src/scenario/ that imports
  * board/, linux/ and hw/, keeping imports pointing downwards) installs one with `setWorldFactory`.
- * Until then `createMinimalWorld` gives memory, a clock and a tracer only, enough for CPU reads and
- * writes, data checks and the framework's tests.
+ * Until then `createMinimalWorld` gives the board, its memory, a clock and a tracer only: enough for
+ * CPU reads and writes, data checks and the framework's tests.
  *
  * How failures are recorded: a modelled failure is a trace event whose `data.failure` is one of the
  * OUTCOMES ("page-fault", "oops", ...). Layers that only hold a Tracer emit such an event themselves,
  * e.g. `tracer.emit('hw', 'page_fault', { iova, failure: 'page-fault' })`; glue code may call
  * `world.fail(...)`. The runner decides the outcome from these events alone.
  */
-import { InputError, parseAddr, parseSize } from '../addr.js';
+import { isAbsolute, join } from 'node:path';
+import { InputError, hex, parseAddr, parseSize } from '../addr.js';
+import { loadBoard, type BoardSpec } from '../board/profiles.js';
 import type { Board } from '../board/types.js';
-import { PhysMem, type RamBank } from '../mem/phys-mem.js';
+import { PhysMem } from '../mem/phys-mem.js';
 import { SimClock, Tracer } from '../trace/events.js';
 import { ScenarioPathError } from './errors.js';
 import type { PathSeg } from './overrides.js';
@@ -79,6 +81,11 @@ export class World {
   readonly vars = new Map<string, NamedValue>();
   /** Data checks made by steps (device_read/cpu_read with `expect`). */
   readonly observations: Check[] = [];
+  /**
+   * What steps show the user besides the kernel log: a walk of a live table, a register read. Printed
+   * after the log (text) and as `output` (JSON).
+   */
+  readonly output: string[] = [];
   /** Set once a fatal failure (Oops, BUG) happened: later steps do not run. */
   halted = false;
 
@@ -95,6 +102,11 @@ export class World {
     this.kernelPreset = parts.scenario.kernel ?? DEFAULT_KERNEL;
     this.cmdline = parseCmdline(parts.scenario.cmdline ?? '');
     this.seed = parts.scenario.seed ?? 0;
+  }
+
+  /** Show lines to the user (not kernel log), in the order the steps produce them. */
+  say(...lines: string[]): void {
+    for (const l of lines) this.output.push(l);
   }
 
   /** Record a modelled failure as a trace event. Fatal kinds halt the run after the current step. */
@@ -215,31 +227,62 @@ export function parseCmdline(text: string): Map<string, string> {
 
 export type WorldFactory = (scenario: Scenario, ctx: WorldContext) => World;
 
-/** RAM banks the minimal world uses: the scenario's explicit banks or size (at 0), else 2 GiB at 0. */
-function minimalRam(scenario: Scenario): RamBank[] {
-  const ram = scenario.board.ram;
-  const path = ['board', 'ram'];
-  const size = (v: number | string) => (typeof v === 'number' ? v : parseSize(v));
+/** The scenario's board section as the board layer takes it. Paths are relative to the scenario file. */
+export function boardSpecOf(board: Scenario['board'], baseDir: string): BoardSpec {
+  const spec: BoardSpec = {};
+  if (board.profile !== undefined) spec.profile = board.profile;
+  if (board.dtb !== undefined) spec.dtb = isAbsolute(board.dtb) ? board.dtb : join(baseDir, board.dtb);
+  const ram = board.ram;
+  if (typeof ram === 'number') spec.ram = String(ram);
+  else if (typeof ram === 'string') spec.ram = ram.trim();
+  else if (Array.isArray(ram))
+    spec.ram = ram
+      .map((b, i) => {
+        const num = (v: number | string, what: string) => {
+          try {
+            return typeof v === 'number' ? v : parseAddr(v, what);
+          } catch (err) {
+            if (err instanceof InputError) throw new ScenarioPathError(['board', 'ram', i, what], err.message);
+            throw err;
+          }
+        };
+        return `${hex(num(b.base, 'base'))}:${hex(num(b.size, 'size'))}`;
+      })
+      .join(',');
+  if (board.add) spec.add = board.add.map((a) => ({ path: a.path, ...(a.props ? { props: a.props } : {}) }));
+  if (board.master_dma_bits) spec.masterDmaBits = { ...board.master_dma_bits };
+  return spec;
+}
+
+/** Where in the scenario a board-layer error belongs, from the field its message names. */
+function boardErrorPath(message: string, board: Scenario['board']): PathSeg[] {
+  const add = /^board\.add\[(\d+)\]/.exec(message);
+  if (add) return ['board', 'add', Number(add[1])];
+  if (/^ram\b/.test(message)) return ['board', 'ram'];
+  if (/profile/.test(message) && board.profile !== undefined) return ['board', 'profile'];
+  if (board.dtb !== undefined && /dtb|cannot read/.test(message)) return ['board', 'dtb'];
+  return ['board'];
+}
+
+/** Load the scenario's board; its input errors are placed at the board field they concern. */
+export function loadScenarioBoard(scenario: Scenario, ctx: WorldContext): Board {
+  const spec = boardSpecOf(scenario.board, ctx.baseDir);
   try {
-    if (Array.isArray(ram))
-      return ram.map((b) => ({ base: typeof b.base === 'number' ? b.base : parseAddr(b.base), size: size(b.size) }));
-    return [{ base: 0, size: ram === undefined ? 2 * 1024 ** 3 : size(ram) }];
+    return loadBoard(spec);
   } catch (err) {
-    if (err instanceof InputError) throw new ScenarioPathError(path, err.message);
+    if (err instanceof InputError && !(err instanceof ScenarioPathError))
+      throw new ScenarioPathError(boardErrorPath(err.message, scenario.board), err.message);
     throw err;
   }
 }
 
-/** Memory, clock and tracer only: no board, kernel or hardware. Steps needing those fail to resolve. */
+/**
+ * The world before the kernel layer exists: the board (from its profile or .dtb, RAM laid out as real
+ * boards of that size are), its memory, a clock and a tracer. No kernel, no hardware models.
+ */
 export const createMinimalWorld: WorldFactory = (scenario, ctx) => {
-  let mem: PhysMem;
-  try {
-    mem = new PhysMem(minimalRam(scenario));
-  } catch (err) {
-    if (err instanceof RangeError) throw new ScenarioPathError(['board', 'ram'], err.message);
-    throw err;
-  }
-  return new World({ scenario, ctx, mem, tracer: new Tracer(new SimClock()) });
+  const board = loadScenarioBoard(scenario, ctx);
+  return new World({ scenario, ctx, board, mem: new PhysMem(board.ram), tracer: new Tracer(new SimClock()) });
 };
 
 let worldFactory: WorldFactory = createMinimalWorld;

@@ -50,7 +50,7 @@ describe('iommu-lab start', () => {
 
   it('exit 1 when one fails', async () => {
     const d = mkdtempSync(join(tmpdir(), 'iommu-lab-start-'));
-    writeFileSync(join(d, 'x.yaml'), 'title: x\nboard: {profile: x}\nsteps: [{op: cpu_write, addr: 0, size: 4, data: zero}]\nexpect: {outcome: oops}\n');
+    writeFileSync(join(d, 'x.yaml'), 'title: x\nboard: {profile: rk3568}\nsteps: [{op: cpu_write, addr: 0x200000, size: 4, data: zero}]\nexpect: {outcome: oops}\n');
     const r = await cli(['start', '--dir', d]);
     expect(r.code).toBe(1);
     expect(r.out).toContain('x     ok             FAIL (expected oops)\n');

@@ -74,7 +74,7 @@ describe('iommu-lab run', () => {
 
   it('--trace prints the events ftrace-style', async () => {
     const r = await cli(['run', ROUNDTRIP, '--trace']);
-    expect(r.out).toContain('[    0.000000] cpu:cpu_write addr=0x1000 size=0x1000 data="fill 0xa5" ok=true');
+    expect(r.out).toContain('[    0.000000] cpu:cpu_write addr=0x10000000 size=0x1000 data="fill 0xa5" ok=true');
   });
 
   it('is deterministic: two runs print the same bytes', async () => {

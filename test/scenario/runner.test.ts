@@ -27,7 +27,7 @@ afterEach(() => {
   while (toys.length) unregisterStep(toys.pop()!);
 });
 
-const HEAD = 'title: toy\nboard: { profile: none, ram: 16M }\n';
+const HEAD = 'title: toy\nboard: { profile: rk3568, ram: 2G }\n';
 
 function run(text: string) {
   return runScenario(loadScenarioText(text, 'toy.yaml'));
@@ -113,7 +113,7 @@ describe('step registry', () => {
   });
 
   it('a world factory error about a field is located there', () => {
-    const loaded = loadScenarioText(HEAD + 'steps: []\n', 'toy.yaml');
+    const loaded = loadScenarioText('title: toy\nboard: { profile: none, ram: 2G }\nsteps: []\n', 'toy.yaml');
     const factory = () => {
       throw new ScenarioPathError(['board', 'profile'], "unknown board profile 'none'");
     };
@@ -209,41 +209,45 @@ describe('data checks', () => {
     const r = run(
       HEAD +
         `steps:
-  - { op: cpu_write, addr: 0x1000, size: 8, data: word 0x11223344 }
-  - { op: cpu_read, addr: 0x1000, size: 8, expect: "hex 44 33 22 11" }
-  - { op: cpu_read, addr: 0x1000, size: 8, expect: fill 0x11 }
+  - { op: cpu_write, addr: 0x1000_0000, size: 8, data: word 0x11223344 }
+  - { op: cpu_read, addr: 0x1000_0000, size: 8, expect: "hex 44 33 22 11" }
+  - { op: cpu_read, addr: 0x1000_0000, size: 8, expect: fill 0x11 }
 expect:
   outcome: data-mismatch
   data:
-    - { addr: 0x1000, size: 4, equals: hex 44332211 }
-    - { addr: 0x1004, size: 4, equals: zero }
+    - { addr: 0x1000_0000, size: 4, equals: hex 44332211 }
+    - { addr: 0x1000_0004, size: 4, equals: zero }
 `,
     );
     expect(r.observations.map((o) => o.ok)).toEqual([true, false]);
-    expect(r.observations[1].actual).toBe('6 bytes differ; first at 0x1000: expected 0x11, found 0x44');
+    expect(r.observations[1].actual).toBe('6 bytes differ; first at 0x10000000: expected 0x11, found 0x44');
     expect(r.outcome).toBe('data-mismatch');
     expect(r.checks.map((c) => c.ok)).toEqual([true, true, false]);
-    expect(r.checks[2].actual).toBe('4 bytes differ; first at 0x1004: expected 0x00, found 0x44');
+    expect(r.checks[2].actual).toBe('4 bytes differ; first at 0x10000004: expected 0x00, found 0x44');
   });
 
   it('a CPU access outside RAM is an input error at the address', () => {
     try {
-      run(HEAD + 'steps:\n  - { op: cpu_write, addr: 0x8000000, size: 4, data: zero }\n');
+      run(HEAD + 'steps:\n  - { op: cpu_write, addr: 0xf000_0000, size: 4, data: zero }\n');
       expect.unreachable();
     } catch (err) {
-      expect((err as ScenarioError).lines()).toEqual(['toy.yaml:4:28: 0x8000000..0x8000004 is not RAM on this board']);
+      expect((err as ScenarioError).lines()).toEqual(['toy.yaml:4:28: 0xf0000000..0xf0000004 is not RAM on this board']);
     }
   });
 });
 
 describe('minimal world', () => {
-  it('has RAM of the size asked, the command line parsed, and defaults', () => {
+  it('has the board, RAM as asked, the command line parsed, and defaults', () => {
     const loaded = loadScenarioText(
-      'title: t\nboard: {profile: x, ram: [{base: 0x4000_0000, size: 1G}]}\ncmdline: "iommu.strict=1 swiotlb=force quiet"\nsteps: []\n',
+      'title: t\nboard: {profile: rk3568, ram: [{base: 0x20_0000, size: 1G}, {base: 0x1_0000_0000, size: 1G}]}\ncmdline: "iommu.strict=1 swiotlb=force quiet"\nsteps: []\n',
       'w.yaml',
     );
     const w = createMinimalWorld(loaded.scenario, { file: 'w.yaml', baseDir: '.' });
-    expect(w.mem.banks).toEqual([{ base: 0x4000_0000, size: 0x4000_0000 }]);
+    expect(w.board?.name).toBe('rk3568');
+    expect(w.mem.banks.map((b) => [b.base, b.size])).toEqual([
+      [0x20_0000, 0x4000_0000],
+      [0x1_0000_0000, 0x4000_0000],
+    ]);
     expect([...w.cmdline]).toEqual([
       ['iommu.strict', '1'],
       ['swiotlb', 'force'],
@@ -291,10 +295,41 @@ describe('explain', () => {
 describe('determinism', () => {
   it('two runs of the same scenario give identical bytes (text and JSON)', () => {
     injector();
-    const text = HEAD + 'seed: 5\nsteps:\n  - { op: cpu_write, addr: 0x100, size: 64, data: random 5 }\n  - { op: power_off, device: warn }\n  - { op: cpu_read, addr: 0x100, size: 64, expect: random 5 }\n';
+    const text = HEAD + 'seed: 5\nsteps:\n  - { op: cpu_write, addr: 0x100_0000, size: 64, data: random 5 }\n  - { op: power_off, device: warn }\n  - { op: cpu_read, addr: 0x100_0000, size: 64, expect: random 5 }\n';
     const a = run(text);
     const b = run(text);
     expect(toJsonText(runToJson(a, { explain: true }))).toBe(toJsonText(runToJson(b, { explain: true })));
     expect(renderRunText(a, { trace: true, explain: true })).toBe(renderRunText(b, { trace: true, explain: true }));
+  });
+});
+
+describe('board errors', () => {
+  const linesOf = (text: string) => {
+    try {
+      run(text);
+    } catch (err) {
+      if (err instanceof ScenarioError) return err.lines();
+      throw err;
+    }
+    throw new Error('expected an error');
+  };
+  it('an unknown profile is reported at the profile', () => {
+    expect(linesOf('title: t\nboard:\n  profile: rk9999\nsteps: []\n')[0]).toMatch(/^toy\.yaml:3:12: unknown board profile 'rk9999' \(built in: rk3568, /);
+  });
+  it('a RAM size the board family never had is reported at ram', () => {
+    expect(linesOf('title: t\nboard:\n  profile: rk3568\n  ram: 3G\nsteps: []\n')[0]).toMatch(/^toy\.yaml:4:8: ram '3G': rk356x boards come with /);
+  });
+  it('a missing .dtb is reported at dtb, relative to the scenario file', () => {
+    expect(linesOf('title: t\nboard:\n  dtb: nope.dtb\nsteps: []\n')[0]).toMatch(/^toy\.yaml:3:8: cannot read nope\.dtb: ENOENT/);
+  });
+});
+
+describe('step output', () => {
+  it('lines a step shows are printed after the log and returned as output', () => {
+    toy('walk', (w, s) => w.say(`walk of ${s.device}: nothing mapped`));
+    const r = run(HEAD + 'steps: [{op: walk, device: fde4b000.iommu}]\n');
+    expect(r.output).toEqual(['walk of fde4b000.iommu: nothing mapped']);
+    expect(renderRunText(r)).toContain('-- output\nwalk of fde4b000.iommu: nothing mapped\n');
+    expect(runToJson(r).output).toEqual(['walk of fde4b000.iommu: nothing mapped']);
   });
 });
