@@ -93,6 +93,21 @@ describe('boot-time release and buddy split/merge (mm/memblock.c, mm/page_alloc.
     expect(pa.allocPages(GFP_KERNEL, 0)).toBe(2 * M);
   });
 
+  it('a hole splits the boot chunks: no block spans it', () => {
+    // OP-TEE hole [0x8400000, 0x9400000): the range below ends at an order-10 boundary (0x8400000 is
+    // 4 MiB aligned) and the range above restarts at 0x9400000 (also 4 MiB aligned).
+    const banks: RamBank[] = [
+      { base: 0x20_0000, size: 0x0840_0000 - 0x20_0000 },
+      { base: 0x0940_0000, size: 0x0100_0000 },
+    ];
+    const pa = new PageAllocator({ banks, bootHistory: null, pcp: false, watermarks: false });
+    expect(pa.freeBlocks()).toEqual([
+      { pa: 0x20_0000, order: 9 },
+      ...Array.from({ length: 32 }, (_, i) => ({ pa: 0x40_0000 + i * 4 * M, order: 10 })),
+      ...Array.from({ length: 4 }, (_, i) => ({ pa: 0x0940_0000 + i * 4 * M, order: 10 })),
+    ]);
+  });
+
   it('order > MAX_PAGE_ORDER fails', () => {
     const pa = new PageAllocator({ banks: [{ base: 0, size: 16 * M }], bootHistory: null });
     expect(pa.allocPages(GFP_KERNEL, 11)).toBeNull();

@@ -116,4 +116,15 @@ describe('arm64 zone boundaries (arch/arm64/mm/init.c zone_sizes_init, mm/mm_ini
     expect([z.zones[1].start, z.zones[1].end]).toEqual([0x20_0000, 0x1_0000_0000]);
     expect(z.arm64DmaPhysLimit).toBe(0x1_0000_0000);
   });
+
+  it("2 GiB with Rockchip's vendor OP-TEE hole: same spans, 16 MiB fewer present pages", () => {
+    const holes: RamBank[] = [
+      { base: 0x20_0000, size: 0x0840_0000 - 0x20_0000 },
+      { base: 0x0940_0000, size: 0x8000_0000 - 0x0940_0000 },
+    ];
+    const z = computeZones({ ram: holes });
+    expect(zoneRangesLog(z)[1]).toBe('  DMA      [mem 0x0000000000200000-0x000000007fffffff]');
+    expect(z.zones[0].presentBytes).toBe(0x8000_0000 - 0x20_0000 - 0x100_0000);
+    expect(z.zones[0].ram.length).toBe(2);
+  });
 });
