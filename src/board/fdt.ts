@@ -275,7 +275,10 @@ export class Fdt {
     }
     if (!Number.isSafeInteger(v)) {
       const p = node.props.get(prop);
-      throw this.err(`${node.path}: '${prop}' holds a value of 2^53 or more (cells ${cells.slice(at, at + count).map(hex).join(' ')})`, p ? p.offset + at * 4 : node.offset);
+      throw this.err(
+        `${node.path}: '${prop}' holds a value of 2^53 or more (cells ${cells.slice(at, at + count).map(hex).join(' ')})`,
+        p && p.offset >= 0 ? p.offset + at * 4 : node.offset,
+      );
     }
     return v;
   }
@@ -296,7 +299,7 @@ export class Fdt {
     const pci = node.parent ? isPciBus(node.parent, this) : false;
     for (let i = 0; i < cells.length; i += na + ns) {
       const addrCells = cells.slice(i, i + na);
-      const busAddress = pci ? this.number(cells, i + 1, na - 1, node, 'reg') : this.number(cells, i, Math.min(na, 2) === na ? na : na, node, 'reg');
+      const busAddress = pci ? this.number(cells, i + 1, na - 1, node, 'reg') : this.number(cells, i, na, node, 'reg');
       const size = ns ? this.number(cells, i + na, ns, node, 'reg') : 0;
       const cpu = this.translate(node, addrCells, 'ranges');
       out.push(cpu === undefined ? { busAddress, size } : { busAddress, cpu, size });
@@ -402,7 +405,8 @@ export class Fdt {
     if (!cells) return undefined;
     const na = this.busAddressCells(node);
     const ns = this.busSizeCells(node);
-    const pna = this.busAddressCells(node.parent);
+    // of_n_addr_cells: the parent's cells, or the node's own for the root (base.c:102-108).
+    const pna = this.busAddressCells(node.parent ?? node);
     const prop = node.props.get(rprop) as FdtProp;
     if (!(na > 0 && na <= OF_MAX_ADDR_CELLS) || !(pna > 0 && pna <= OF_MAX_ADDR_CELLS) || ns > 2)
       throw this.err(`${node.path}: cannot parse '${rprop}' with #address-cells ${na}, parent #address-cells ${pna}, #size-cells ${ns}`, prop.offset);
@@ -454,6 +458,7 @@ export class Fdt {
       found = true;
       n = this.dmaParent(n);
     }
+    if (n) throw this.err(`${node.path}: the DMA parent chain (interconnects "dma-mem") loops`, node.offset);
     return undefined;
   }
 
@@ -468,10 +473,11 @@ export class Fdt {
       if (p && p.value.length) {
         let cpuEnd = 0;
         for (const r of this.ranges(n, 'dma-ranges') ?? []) {
-          // A range whose CPU side cannot be translated is OF_BAD_ADDR (~0) in the kernel, which
-          // never lowers the limit.
+          // A range whose CPU side cannot be translated has cpu_addr = OF_BAD_ADDR (~0ULL) in the
+          // kernel, and the u64 sum cpu_addr + size wraps to size - 1 (address.c:980-981).
           if (r.cpu === undefined) {
-            cpuEnd = Infinity;
+            const wrapped = r.size - 1;
+            if (wrapped > cpuEnd) cpuEnd = wrapped - 1;
             continue;
           }
           if (r.cpu + r.size > cpuEnd) cpuEnd = r.cpu + r.size - 1;

@@ -241,6 +241,14 @@ function boardRam(fdt: Fdt, ramSpec: string | undefined, compatible: string[], n
     if (size > 0) banks.push({ base, size, name: m.node.name });
   }
   banks.sort((a, b) => a.base - b.base);
+  // memblock_add merges overlapping and touching regions (mm/memblock.c memblock_merge_regions).
+  for (let i = 1; i < banks.length; i++) {
+    const prev = banks[i - 1];
+    if (banks[i].base <= prev.base + prev.size) {
+      prev.size = Math.max(prev.size, banks[i].base + banks[i].size - prev.base);
+      banks.splice(i--, 1);
+    }
+  }
   if (!banks.length) notes.push('no /memory node in the device tree (the bootloader fills it in): give a RAM size');
   return banks;
 }

@@ -106,7 +106,11 @@ export interface Board {
   compatible: string[];
   /** RAM banks as the kernel sees them after the bootloader filled in /memory. */
   ram: RamBank[];
-  /** arm64 zone_dma_bits from the DT (of_dma_get_max_cpu_address) — or undefined for the default 32. */
+  /**
+   * The DT's DMA reach for arm64 ZONE_DMA: of_dma_get_max_cpu_address(NULL), an inclusive CPU address
+   * (drivers/of/address.c:962-994); undefined = PHYS_ADDR_MAX (no dma-ranges anywhere). The U32_MAX clamp
+   * for RAM starting below 4 GiB is applied by the zone computation (src/board/zones.ts), not here.
+   */
   zoneDmaLimit?: number;
   iommus: BoardIommu[];
   masters: BoardMaster[];

@@ -273,6 +273,19 @@ describe('malformed blobs: one clear InputError each', () => {
     expectInputError(() => f.interrupts(f.node('/a')!), /interrupt-parent chain loops/);
   });
 
+  it('an absurd memory size (beyond 2^53) names the property offset', () => {
+    // / { #address-cells = <2>; #size-cells = <2>; memory { device_type = "memory"; reg = <0 0 ~0 ~0>; }; }
+    const strings = '#address-cells\0#size-cells\0device_type\0reg\0';
+    const words = [BEGIN, 0, PROP, 4, 0, 2, PROP, 4, 15, 2, BEGIN, 0x6d656d00 /* "mem" */];
+    words.push(PROP, 7, 27, 0x6d656d6f, 0x72790000 /* "memory\0" padded */);
+    words.push(PROP, 16, 39, 0, 0, 0xffffffff, 0xffffffff, END_NODE, END_NODE, END);
+    const f = P(blob(words, strings));
+    const e = expectInputError(() => f.memory(), /\/mem: 'reg' holds a value of 2\^53 or more/);
+    // struct block at 40 + 16 (one empty reservation pair); the reg value is word 20 (0x88); the size
+    // cells start 8 bytes into it
+    expect(e.message).toMatch(/^bad\.dtb: offset 0x90: /);
+  });
+
   it('a duplicated phandle and a dangling reference', () => {
     const strings = 'phandle\0iommus\0';
     expectInputError(
