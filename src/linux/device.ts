@@ -136,6 +136,9 @@ export function dmaGetMask(dev: Device): number {
   return dev.dmaMask ?? dmaBitMask(32);
 }
 
-function identity(_dev: Device, pa: number): number {
-  return pa;
+/** phys_to_dma_unencrypted through dev->dma_range_map (include/linux/dma-direct.h:26-40, 79-85). */
+function identity(dev: Device, pa: number): number {
+  if (!dev.dmaRangeMap) return pa;
+  for (const m of dev.dmaRangeMap) if (pa >= m.cpuStart && pa - m.cpuStart < m.size) return m.dmaStart + (pa - m.cpuStart);
+  return U64_MAX;
 }

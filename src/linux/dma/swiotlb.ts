@@ -80,8 +80,14 @@ export interface SwiotlbBootOptions {
   addressingLimit?: boolean;
   /** Fixed base (a recorded memblock_alloc_low result); otherwise placed top-down below lowLimit. */
   base?: number;
-  /** ARCH_LOW_ADDRESS_LIMIT + 1 = arm64_dma_phys_limit: the pool lies below it. */
-  lowLimit?: number;
+  /** arm64_dma_phys_limit (exclusive); memblock_alloc_low is bounded by it minus one. Default 4 GiB. */
+  arm64DmaPhysLimit?: number;
+  /**
+   * CONFIG_DMA_BOUNCE_UNALIGNED_KMALLOC with no addressing limit: arm64 mem_init still sets up a pool of
+   * 1 MiB per GiB of RAM (at most the default) for kmalloc bouncing (arch/arm64/mm/init.c:370-379).
+   * Give the RAM size (memblock_phys_mem_size) to enable it.
+   */
+  kmallocBounceRamBytes?: number;
   /** memblock reservations made before swiotlb (kernel image, DT, CMA...): the pool avoids them. */
   reserved?: { base: number; size: number }[];
   tracer?: Tracer;
@@ -98,20 +104,40 @@ export interface SwiotlbMapResult {
 }
 
 /**
- * memblock_alloc_low(bytes, PAGE_SIZE): the highest page-aligned free range ending at or below
- * `limit` (memblock allocates top-down), inside RAM and outside the reservations. null when none fits.
+ * memblock_alloc_low(bytes, PAGE_SIZE) = memblock_alloc_try_nid(.., MEMBLOCK_LOW_LIMIT, ARCH_LOW_ADDRESS_LIMIT)
+ * (include/linux/memblock.h:436-441), found top-down by __memblock_find_range_top_down (mm/memblock.c:252-273):
+ * per free range from the top, cand = round_down(min(range end, end) - size, align), taken if it is still
+ * inside the range. `end` is used as an exclusive bound although arm64 passes ARCH_LOW_ADDRESS_LIMIT =
+ * arm64_dma_phys_limit - 1 (arch/arm64/include/asm/processor.h:104), so on a board with RAM up to 4 GiB
+ * the default pool ends one page below 4 GiB: [0xfbfff000, 0xfffff000). The first page is never used
+ * (mm/memblock.c:301). Free ranges are RAM minus the reservations made earlier in boot.
  */
-export function memblockAllocLow(mem: PhysMem, bytes: number, limit: number, pageSize: number, reserved: { base: number; size: number }[] = []): number | null {
-  const banks = [...mem.banks].sort((a, b) => b.base - a.base);
-  for (const b of banks) {
-    let end = Math.min(b.base + b.size, limit);
-    while (end - bytes >= b.base) {
-      const start = alignDown(end - bytes, pageSize);
-      if (start < b.base) break;
-      const clash = reserved.find((r) => r.base < start + bytes && start < r.base + r.size);
-      if (!clash) return start;
-      end = clash.base;
+export function memblockAllocLow(mem: PhysMem, bytes: number, end: number, pageSize: number, reserved: { base: number; size: number }[] = []): number | null {
+  const start = pageSize;
+  // Free ranges: RAM banks minus reservations, highest first.
+  const free: { base: number; end: number }[] = [];
+  for (const b of mem.banks) {
+    let pieces = [{ base: b.base, end: b.base + b.size }];
+    for (const r of reserved) {
+      const next: { base: number; end: number }[] = [];
+      for (const p of pieces) {
+        if (r.base + r.size <= p.base || r.base >= p.end) next.push(p);
+        else {
+          if (r.base > p.base) next.push({ base: p.base, end: r.base });
+          if (r.base + r.size < p.end) next.push({ base: r.base + r.size, end: p.end });
+        }
+      }
+      pieces = next;
     }
+    free.push(...pieces);
+  }
+  free.sort((a, b) => b.base - a.base);
+  for (const f of free) {
+    const thisStart = Math.min(Math.max(f.base, start), end);
+    const thisEnd = Math.min(Math.max(f.end, start), end);
+    if (thisEnd < bytes) continue;
+    const cand = alignDown(thisEnd - bytes, pageSize);
+    if (cand >= thisStart) return cand;
   }
   return null;
 }
@@ -190,7 +216,23 @@ export class Swiotlb implements IoTlbMemRef {
     };
     if (p.nareas !== undefined) adjustNareas(p.nareas);
     const force = !!p.force;
-    if (!(o.addressingLimit ?? true) && !force) return null;
+    let addressingLimit = o.addressingLimit ?? true;
+    if (!addressingLimit && o.kmallocBounceRamBytes !== undefined) {
+      // swiotlb_adjust_size(min(swiotlb_size_or_default(), DIV_ROUND_UP(ram, 1024))) (swiotlb.c:213-228)
+      const want = Math.min(defaultNslabs * IO_TLB_SIZE, Math.ceil(o.kmallocBounceRamBytes / 1024));
+      if (p.nslabs === undefined) {
+        const size = Math.ceil(want / IO_TLB_SIZE) * IO_TLB_SIZE;
+        defaultNslabs = Math.ceil(size / IO_TLB_SIZE / IO_TLB_SEGSIZE) * IO_TLB_SEGSIZE;
+        let shown = size;
+        if (defaultNareas && (defaultNslabs < IO_TLB_SEGSIZE * defaultNareas || !isPowerOf2(defaultNslabs))) {
+          defaultNslabs = roundupPowOfTwo(Math.max(defaultNslabs, IO_TLB_SEGSIZE * defaultNareas));
+          shown = defaultNslabs * IO_TLB_SIZE;
+        }
+        klog.printk('info', `software IO TLB: SWIOTLB bounce buffer size adjusted to ${Math.floor(shown / 2 ** 20)}MB`);
+      }
+      addressingLimit = true;
+    }
+    if (!addressingLimit && !force) return null;
     if (p.noforce) return null;
     if (!defaultNareas) adjustNareas(o.cpus);
     const limitNareas = (nareas: number, nslots: number): number =>
@@ -200,7 +242,7 @@ export class Swiotlb implements IoTlbMemRef {
     let base: number | null;
     for (;;) {
       const bytes = Math.ceil((nslabs * IO_TLB_SIZE) / o.pageSize) * o.pageSize;
-      base = o.base ?? memblockAllocLow(o.mem, bytes, o.lowLimit ?? 2 ** 32, o.pageSize, o.reserved);
+      base = o.base ?? memblockAllocLow(o.mem, bytes, (o.arm64DmaPhysLimit ?? 2 ** 32) - 1, o.pageSize, o.reserved);
       if (base !== null) break;
       klog.printk('warn', `software IO TLB: swiotlb_memblock_alloc: Failed to allocate ${bytes} bytes tlb structure\n`);
       if (nslabs <= IO_TLB_MIN_SLABS) return null;
