@@ -15,9 +15,9 @@
  *                                  page_flags} per *dumped* frame, in pfn order
  *   then                           page data, compressed per page as the flags say
  *
- * Compression flags: 0x1 zlib (node:zlib), 0x4 snappy (snappyjs), 0x20 zstd (fzstd); a page with none
- * of them is stored as is (makedumpfile does that when compressing would not make it smaller). 0x2
- * LZO (`makedumpfile -l`, RHEL's default) is refused with a message saying how to convert the file.
+ * Compression flags: 0x1 zlib (node:zlib), 0x2 LZO1X (`makedumpfile -l`, RHEL's default; our own
+ * decoder in lzo1x.ts), 0x4 snappy (snappyjs), 0x20 zstd (fzstd); a page with none of them is stored
+ * as is (makedumpfile does that when compressing would not make it smaller).
  *
  * The headers are read in the layout of a 64-bit makedumpfile (every arm64 and x86-64 kdump). A file
  * whose header only makes sense in the 32-bit layout is read without its sub-header (no notes).
@@ -27,6 +27,7 @@ import { decompress as zstdDecompress } from 'fzstd';
 import snappy from 'snappyjs';
 import { InputError, TWO32, hex } from '../addr.js';
 import { parseNotes } from './elf.js';
+import { lzo1xDecompress } from './lzo1x.js';
 import { DUMP_PAGE, DumpFile, PageCache, PagedDump } from './paged.js';
 import type { DumpKind, DumpNote, DumpSegment } from './types.js';
 
@@ -348,11 +349,8 @@ export class KdumpDump extends PagedDump {
           page = zstdDecompress(raw, new Uint8Array(bs));
           break;
         case DUMP_DH_COMPRESSED_LZO:
-          throw new InputError(
-            `${where} is LZO-compressed (makedumpfile -l), which iommu-lab does not read; convert the file with ` +
-              '`makedumpfile -E` (ELF) or re-compress with -c (zlib), -p (snappy) or -z (zstd)',
-            this.path,
-          );
+          page = lzo1xDecompress(raw, bs);
+          break;
         default:
           throw new InputError(`${where}: flags ${hex(flags)} name several compressions (${compressionName(flags)})`, this.path);
       }
