@@ -67,6 +67,8 @@ import {
   __GFP_NOMEMALLOC,
   __GFP_NORETRY,
   __GFP_NOWARN,
+  __GFP_RETRY_MAYFAIL,
+  __GFP_THISNODE,
   __GFP_RECLAIM,
   __GFP_ZERO,
   formatGfp,
@@ -168,7 +170,12 @@ export interface ZoneStats {
 export interface AllocFailure {
   gfp: number;
   order: number;
-  /** The warning line, or null when suppressed (__GFP_NOWARN, ...). */
+  /**
+   * 'nopage': the allocator gave up (warn_alloc); 'oom': the kernel would now invoke the OOM killer and
+   * retry (not modelled: we stop there); 'bad-order': order > MAX_PAGE_ORDER.
+   */
+  kind: 'nopage' | 'oom' | 'bad-order';
+  /** The line logged (warn_alloc's or the oom-killer header), or null when suppressed (__GFP_NOWARN, ...). */
   warning: string | null;
 }
 
@@ -587,8 +594,8 @@ export class PageAllocator {
     if (!Number.isInteger(order) || order < 0) throw new Error(`allocPages: bad order ${order}`);
     if (order > MAX_PAGE_ORDER) {
       // WARN_ON_ONCE_GFP(order > MAX_PAGE_ORDER) in __alloc_pages: NULL, no warn_alloc line.
-      this.failures.push({ gfp, order, warning: null });
-      if (!this.quiet) this.tracer?.emit('mm', 'mm_page_alloc_fail', { order, gfp, gfpFlags: formatGfp(gfp), reason: 'order > MAX_PAGE_ORDER' });
+      this.failures.push({ gfp, order, kind: 'bad-order', warning: null });
+      if (!this.quiet) this.tracer?.emit('mm', 'mm_page_alloc_fail', { order, gfp, gfpFlags: formatGfp(gfp), kind: 'bad-order' });
       return null;
     }
     const highest = gfpZone(gfp);
@@ -611,7 +618,7 @@ export class PageAllocator {
       }
     }
     if (!got) {
-      this.reportFailure(gfp, order, why);
+      this.reportFailure(gfp, order, highestIdx, why);
       return null;
     }
     const pa = got.pfn * PAGE_SIZE;
@@ -637,17 +644,33 @@ export class PageAllocator {
     return !!z && z.index === ZONE_DMA && z.managed > 0;
   }
 
-  /** warn_alloc (page_alloc.c:3609-3632): the first line; dump_stack and show_mem are not modelled. */
-  private reportFailure(gfp: number, order: number, why: string[]): void {
+  /**
+   * The end of __alloc_pages_slowpath. A request that may reclaim, is not costly (order <= 3), not
+   * __GFP_NORETRY/__GFP_RETRY_MAYFAIL/__GFP_THISNODE and may use ZONE_NORMAL reaches the OOM killer
+   * (__alloc_pages_may_oom, page_alloc.c:3655-3730): "%s invoked oom-killer: gfp_mask=%#x(%pGg),
+   * order=%d, oom_score_adj=%hd" (mm/oom_kill.c:462). The kernel would then kill a task and retry; we
+   * stop and report. Lowmem requests (GFP_DMA32, GFP_DMA) never OOM (page_alloc.c:3708-3710): they end in
+   * warn_alloc (page_alloc.c:3609-3632), whose first line we print (dump_stack and show_mem are not
+   * modelled), unless __GFP_NOWARN or __GFP_DMA without a populated ZONE_DMA.
+   */
+  private reportFailure(gfp: number, order: number, highestIdx: ZoneIndex, why: string[]): void {
+    const oom =
+      (gfp & __GFP_DIRECT_RECLAIM) !== 0 &&
+      (gfp & (__GFP_NORETRY | __GFP_RETRY_MAYFAIL | __GFP_THISNODE)) === 0 &&
+      order <= PAGE_ALLOC_COSTLY_ORDER &&
+      highestIdx >= ZONE_NORMAL;
     let warning: string | null = null;
-    if (!(gfp & __GFP_NOWARN) && !(gfp & __GFP_DMA && !this.hasManagedDma())) {
+    if (oom) {
+      warning = `${this.comm} invoked oom-killer: gfp_mask=${formatGfpMode(gfp)}, order=${order}, oom_score_adj=0`;
+    } else if (!(gfp & __GFP_NOWARN) && !(gfp & __GFP_DMA && !this.hasManagedDma())) {
       warning =
         `${this.comm}: page allocation failure: order:${order}, mode:${formatGfpMode(gfp)}, nodemask=(null)` +
         this.cpusetSuffix;
     }
-    this.failures.push({ gfp, order, warning });
+    const kind = oom ? 'oom' : 'nopage';
+    this.failures.push({ gfp, order, kind, warning });
     if (this.quiet) return;
-    this.tracer?.emit('mm', 'mm_page_alloc_fail', { order, gfp, gfpFlags: formatGfp(gfp), warned: warning !== null, zonelist: why });
+    this.tracer?.emit('mm', 'mm_page_alloc_fail', { order, gfp, gfpFlags: formatGfp(gfp), kind, warned: warning !== null, zonelist: why });
     if (warning) this.tracer?.printk('warn', warning);
   }
 

@@ -235,7 +235,23 @@ describe('zone selection and fallback', () => {
     // __GFP_NOWARN: fails silently.
     expect(pa.allocPage(GFP_DMA32 | __GFP_NOWARN)).toBeNull();
     expect(tracer.log.filter((l) => l.text.includes('page allocation failure')).length).toBe(1);
-    expect(pa.failures.at(-1)).toEqual({ gfp: GFP_DMA32 | __GFP_NOWARN, order: 0, warning: null });
+    expect(pa.failures.at(-1)).toEqual({ gfp: GFP_DMA32 | __GFP_NOWARN, order: 0, kind: 'nopage', warning: null });
+  });
+
+  it('GFP_KERNEL exhaustion reaches the OOM killer; GFP_KERNEL|GFP_DMA32 does not (lowmem)', () => {
+    const tracer = new Tracer();
+    const banks: RamBank[] = [
+      { base: 0, size: 4 * M },
+      { base: FOUR_G, size: 4 * M },
+    ];
+    const pa = new PageAllocator({ banks, tracer, bootHistory: null, comm: 'modprobe' });
+    while (pa.allocPage(GFP_KERNEL) !== null);
+    expect(tracer.log.at(-1)?.text).toBe('modprobe invoked oom-killer: gfp_mask=0xcc0(GFP_KERNEL), order=0, oom_score_adj=0');
+    expect(pa.failures.at(-1)?.kind).toBe('oom');
+    while (pa.allocPage(GFP_KERNEL | GFP_DMA32) !== null);
+    expect(tracer.log.at(-1)?.text).toBe(
+      'modprobe: page allocation failure: order:0, mode:0xcc4(GFP_KERNEL|GFP_DMA32), nodemask=(null),cpuset=/,mems_allowed=0',
+    );
   });
 
   it('a kernel without cpusets prints no cpuset suffix', () => {
