@@ -13,6 +13,7 @@ import { hex } from '../addr.js';
 import { DeviceView, type BeyondWidth } from '../mem/device-view.js';
 import { ACCESS_FAULT, type MemWriter } from '../mem/phys-mem.js';
 import type { Tracer } from '../trace/events.js';
+import type { IrqController, IrqSource } from './irq.js';
 import type { AccessKind, TranslationPort, TranslationStatus } from './port.js';
 
 export type TransferStatus = TranslationStatus;
@@ -54,6 +55,11 @@ export interface DmaMasterOptions {
   /** Size of the device-local buffer in bytes. Default 64 KiB. */
   localSize?: number;
   tracer?: Tracer;
+  /**
+   * The master's own interrupt output: asserted when a transfer ends (done or failed) and held until
+   * its driver acknowledges it (`ackInterrupt`). A handler on the wrong line never acknowledges it.
+   */
+  irq?: { controller: IrqController; line: number };
 }
 
 const PAGE = 4096;
@@ -66,6 +72,7 @@ export class DmaMaster {
   readonly iommu: TranslationPort | undefined;
   readonly stream: number;
   private readonly tracer: Tracer | undefined;
+  private readonly irqOut: IrqSource | undefined;
 
   constructor(opts: DmaMasterOptions) {
     this.name = opts.name;
@@ -74,6 +81,17 @@ export class DmaMaster {
     this.iommu = opts.iommu;
     this.stream = opts.stream ?? 0;
     this.tracer = opts.tracer;
+    this.irqOut = opts.irq ? opts.irq.controller.source(opts.irq.line, opts.name) : undefined;
+  }
+
+  /** The driver's acknowledgement of the completion interrupt. */
+  ackInterrupt(): void {
+    this.irqOut?.set(false);
+  }
+
+  /** Whether the completion interrupt is pending. */
+  get interruptPending(): boolean {
+    return this.irqOut?.level ?? false;
   }
 
   /** Device reads `len` bytes at `iova` into its buffer at `localOffset`. */
@@ -152,6 +170,7 @@ export class DmaMaster {
       status: 'ok',
       phys: res.pages.map((p) => p.phys),
     });
+    this.irqOut?.set(true);
     return res;
   }
 
@@ -168,6 +187,7 @@ export class DmaMaster {
       stoppedAt: at,
       detail,
     });
+    this.irqOut?.set(true);
     return res;
   }
 }

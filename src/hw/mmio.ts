@@ -108,6 +108,19 @@ export abstract class RegisterFile implements MmioDevice {
     this.values[i] = value >>> 0;
   }
 
+  /**
+   * Every register as software would read it now, by name (for --explain and dumps). No clock
+   * advance, no trace events; reads have no side effects in these models.
+   */
+  snapshot(): Record<string, number> {
+    const out: Record<string, number> = {};
+    this.settle();
+    this.regs.forEach((r, i) => {
+      if (r.access !== 'wo') out[r.name] = this.onRead(r, this.values[i]) >>> 0;
+    });
+    return out;
+  }
+
   /** Subclasses: called after time advanced, before an access is served (apply due state changes). */
   protected settle(): void {}
 

@@ -4,6 +4,9 @@ import { PhysMem } from '../../src/mem/phys-mem.js';
 import { DmaMaster } from '../../src/hw/master.js';
 import type { TranslationPort, Translation } from '../../src/hw/port.js';
 import { DeviceView } from '../../src/mem/device-view.js';
+import { IrqController } from '../../src/hw/irq.js';
+import { RockchipIommu, rockchipVariant } from '../../src/hw/rockchip-iommu.js';
+import { rkIrqInstance } from './helpers.js';
 
 const G = 2 ** 30;
 const mem = () => new PhysMem([{ base: 0, size: 2 * G }, { base: 0x1_0000_0000, size: 4 * G }]);
@@ -92,5 +95,27 @@ describe('DmaMaster without an IOMMU', () => {
     expect(r.done).toBe(0x2000);
     expect(r.stoppedAt).toBe(0x3000);
     expect(dev.check(pattern(8192, 5)).ok).toBe(true);
+  });
+});
+
+describe('DmaMaster completion interrupt', () => {
+  it('stays asserted until acknowledged; a handler on that line that is not the owner cannot stop it (storm)', () => {
+    const m = mem();
+    const irq = new IrqController(undefined, undefined, { stormThreshold: 100 });
+    // the IOMMU really drives SPI 150, but its DT node says 151 (the NPU's line)
+    const iommu = new RockchipIommu({ name: 'fde4b000.iommu', variant: rockchipVariant('v2'), mem: m, irq, irqs: [150] });
+    const npu = new DmaMaster({ name: 'npu', mem: m, busBits: 32, iommu, irq: { controller: irq, line: 151 } });
+    irq.connect(151, () => (rkIrqInstance(iommu.window(0)).handled ? 'handled' : 'none'), 'rk_iommu');
+    npu.read(0x1000, 16); // paging off: passes through, completes, raises its interrupt
+    expect(npu.interruptPending).toBe(true);
+    const r = irq.deliver();
+    expect(r.storms).toEqual([151]);
+    expect(irq.assertedBy(151)).toEqual(['npu']);
+    // with the NPU's own driver acknowledging, no storm
+    const irq2 = new IrqController(undefined, undefined, { stormThreshold: 100 });
+    const npu2 = new DmaMaster({ name: 'npu', mem: m, busBits: 32, irq: { controller: irq2, line: 151 } });
+    irq2.connect(151, () => (npu2.interruptPending ? (npu2.ackInterrupt(), 'handled') : 'none'));
+    npu2.read(0x1000, 16);
+    expect(irq2.deliver()).toEqual({ delivered: 1, storms: [] });
   });
 });
