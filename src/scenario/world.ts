@@ -16,6 +16,7 @@ import { isAbsolute, join } from 'node:path';
 import { InputError, hex, parseAddr, parseSize } from '../addr.js';
 import { loadBoard, type BoardSpec } from '../board/profiles.js';
 import type { Board } from '../board/types.js';
+import { getPreset } from '../linux/presets.js';
 import { PhysMem } from '../mem/phys-mem.js';
 import { SimClock, Tracer } from '../trace/events.js';
 import { ScenarioPathError } from './errors.js';
@@ -264,6 +265,17 @@ function boardErrorPath(message: string, board: Scenario['board']): PathSeg[] {
   return ['board'];
 }
 
+/** The scenario's kernel preset must be one the kernel layer knows (src/linux/presets.ts). */
+export function checkKernelPreset(scenario: Scenario): void {
+  const name = scenario.kernel ?? DEFAULT_KERNEL;
+  try {
+    getPreset(name);
+  } catch (err) {
+    if (err instanceof InputError) throw new ScenarioPathError(['kernel'], err.message);
+    throw err;
+  }
+}
+
 /** Load the scenario's board; its input errors are placed at the board field they concern. */
 export function loadScenarioBoard(scenario: Scenario, ctx: WorldContext): Board {
   const spec = boardSpecOf(scenario.board, ctx.baseDir);
@@ -281,6 +293,7 @@ export function loadScenarioBoard(scenario: Scenario, ctx: WorldContext): Board 
  * boards of that size are), its memory, a clock and a tracer. No kernel, no hardware models.
  */
 export const createMinimalWorld: WorldFactory = (scenario, ctx) => {
+  checkKernelPreset(scenario);
   const board = loadScenarioBoard(scenario, ctx);
   return new World({ scenario, ctx, board, mem: new PhysMem(board.ram), tracer: new Tracer(new SimClock()) });
 };

@@ -56,3 +56,24 @@ describe('iommu-lab start', () => {
     expect(r.out).toContain('x     ok             FAIL (expected oops)\n');
   });
 });
+
+describe('iommu-lab start --json', () => {
+  it('gives every scenario with its outcome and the totals', async () => {
+    const r = await cli(['start', '--dir', LIB, '--json']);
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.out);
+    expect(j.passed).toBe(2);
+    expect(j.failed).toBe(0);
+    expect(j.scenarios.map((s: { name: string; outcome: string }) => [s.name, s.outcome])).toEqual([
+      ['cpu-roundtrip', 'ok'],
+      ['overwritten', 'data-mismatch'],
+    ]);
+  });
+
+  it('an empty library says so and passes', async () => {
+    const d = mkdtempSync(join(tmpdir(), 'iommu-lab-empty-'));
+    const r = await cli(['start', '--dir', d]);
+    expect(r.code).toBe(0);
+    expect(r.out).toBe(`no scenarios in ${d}\n`);
+  });
+});

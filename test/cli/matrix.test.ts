@@ -36,3 +36,18 @@ describe('iommu-lab matrix', () => {
     expect(r.err).toBe('--set page_size: `page_size`: "64K" is not one of "4K", "16K"\n');
   });
 });
+
+describe('matrix progress', () => {
+  it('shows a progress line on stderr when it is a terminal, and clears it', async () => {
+    const had = Object.getOwnPropertyDescriptor(process.stderr, 'isTTY');
+    Object.defineProperty(process.stderr, 'isTTY', { value: true, configurable: true });
+    try {
+      const r = await cli(['matrix', OVERWRITTEN, '--vary', 'board.ram=1G,2G']);
+      expect(r.code).toBe(0);
+      expect(r.err).toBe('\r\x1b[K[1/2] board.ram=1G\r\x1b[K[2/2] board.ram=2G\r\x1b[K');
+    } finally {
+      if (had) Object.defineProperty(process.stderr, 'isTTY', had);
+      else delete (process.stderr as { isTTY?: boolean }).isTTY;
+    }
+  });
+});

@@ -333,3 +333,24 @@ describe('step output', () => {
     expect(runToJson(r).output).toEqual(['walk of fde4b000.iommu: nothing mapped']);
   });
 });
+
+describe('kernel presets', () => {
+  it('an unknown preset is reported at `kernel`, a known one is accepted', () => {
+    try {
+      run(HEAD + 'kernel: v6.13\nsteps: []\n');
+      expect.unreachable();
+    } catch (err) {
+      expect((err as ScenarioError).lines()[0]).toMatch(/^toy\.yaml:3:9: unknown kernel preset 'v6\.13' \(known: v6\.12, /);
+    }
+    expect(run(HEAD + 'kernel: v4.20-rc1\nsteps: []\n').outcome).toBe('ok');
+  });
+
+  it('a bad regular expression in expect.log is an input error at the pattern', () => {
+    try {
+      run(HEAD + 'steps: []\nexpect:\n  log: ["/(unclosed/"]\n');
+      expect.unreachable();
+    } catch (err) {
+      expect((err as ScenarioError).lines()[0]).toMatch(/^toy\.yaml:5:9: bad regular expression \/\(unclosed\/: /);
+    }
+  });
+});
