@@ -71,6 +71,14 @@ export const RK3568_NPU_ADDITIONS: NodeAddition[] = [
   { path: '/iommu@fe043e00', props: { 'iommu-lab,hw-version': '2.0' } },
 ];
 
+/** Named sets of node additions a scenario or `iommu-lab board --add NAME` can apply to any tree. */
+export const ADDITION_SETS: Record<string, { description: string; additions: NodeAddition[] }> = {
+  'rk3568-npu': {
+    description: 'the RK3568 NPU IOMMU (iommu@fde4b000, IP v1.0) and npu@fde40000 behind it; VOP2 MMU marked IP v2.0',
+    additions: RK3568_NPU_ADDITIONS,
+  },
+};
+
 export const PROFILES: Record<string, BoardProfile> = {
   rk3568: {
     name: 'rk3568',

@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import { parse as parseYaml } from 'yaml';
 import { InputError, formatSize, hex } from '../addr.js';
 import type { NodeAddition } from '../board/from-dtb.js';
-import { findProfile, loadBoard, profileNames } from '../board/profiles.js';
+import { ADDITION_SETS, findProfile, loadBoard, profileNames } from '../board/profiles.js';
 import type { Board, BoardIommu } from '../board/types.js';
 import { zoneBoundaries, zoneRangesText, type ZoneBoundaries } from '../board/zones.js';
 import type { SetExit } from './commands.js';
@@ -23,11 +23,12 @@ Zones are computed as arm64 Linux 6.12 does (arch/arm64/mm/init.c zone_sizes_ini
 
 --add FILE adds or overrides device-tree nodes from a YAML/JSON list of {path, props}, where a prop is
 a list of cells (numbers, or "&/path" for a node's phandle), a string, {strings: [...]}, true or null.
+Named sets: ${Object.entries(ADDITION_SETS).map(([k, v]) => `${k} (${v.description})`).join('; ')}.
 
 Examples:
   iommu-lab board rk3568 --ram 4G
   iommu-lab board r8a7795-salvator-x --json
-  iommu-lab board test/fixtures/dtb/rk3568-rock-3b.dtb --ram 8G
+  iommu-lab board test/fixtures/dtb/rk3568-rock-3b.dtb --ram 8G --add rk3568-npu
 `;
 
 export function registerBoard(program: Command, setExit: SetExit): void {
@@ -36,11 +37,11 @@ export function registerBoard(program: Command, setExit: SetExit): void {
     .description('show a board: RAM banks, zones, IOMMUs (model, base, IRQ) and the masters behind them')
     .argument('<board>', `a profile (${profileNames().join(', ')}) or a .dtb file`)
     .option('--ram <size>', 'RAM size laid out as the SoC family does (1G, 2G, 4G, 8G, 16G...), or banks BASE:SIZE,...')
-    .option('--add <file>', 'YAML/JSON list of device-tree nodes to add or override')
+    .option('--add <file|set>', `YAML/JSON list of device-tree nodes to add or override, or a named set (${Object.keys(ADDITION_SETS).join(', ')})`)
     .option('--json', 'machine-readable output (addresses as hex strings)')
     .addHelpText('after', HELP)
     .action((what: string, opts: { ram?: string; add?: string; json?: boolean }) => {
-      const add = opts.add ? readAdditions(opts.add) : undefined;
+      const add = opts.add ? (ADDITION_SETS[opts.add]?.additions ?? readAdditions(opts.add)) : undefined;
       const isFile = what.endsWith('.dtb') || (!findProfile(what) && existsSync(what));
       const board = loadBoard({
         ...(isFile ? { dtb: what } : { profile: what }),

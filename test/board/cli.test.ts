@@ -80,6 +80,13 @@ describe('iommu-lab board', () => {
     expect(j.iommus.find((i: { name: string }) => i.name === 'fde4b000.iommu').masters).toEqual(['fde40000.npu']);
   });
 
+  it('applies a named addition set to a .dtb', async () => {
+    const r = await run(['board', new URL('rk3568-rock-3b.dtb', FIX).pathname, '--ram', '8G', '--add', 'rk3568-npu']);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/fde4b000\.iommu .*\n.*IP v1\.0\n +master fde40000\.npu/);
+    expect(r.out).toContain('  Normal   [mem 0x0000000100000000-0x00000001ffffffff]');
+  });
+
   it('exits 2 with one line for bad input', async () => {
     for (const args of [['board', 'nosuchboard'], ['board', 'rk3568', '--ram', 'lots'], ['board', '/nonexistent.dtb']]) {
       const r = await run(args);
