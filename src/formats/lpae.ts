@@ -286,6 +286,11 @@ class Geometry {
   readonly stage: 1 | 2;
   /** Levels at which a block (type 01) descriptor is architecturally allowed. */
   readonly blockAllowed = [false, false, false, false];
+  /** RES0 masks per level, [lo, hi] halves, for table and leaf descriptors (see reservedMasks). */
+  readonly resTableLo = [0, 0, 0, 0];
+  readonly resTableHi = [0, 0, 0, 0];
+  readonly resLeafLo = [0, 0, 0, 0];
+  readonly resLeafHi = [0, 0, 0, 0];
 
   constructor(readonly cfg: LpaeConfig) {
     this.granule = cfg.granule;
@@ -305,6 +310,10 @@ class Geometry {
     }
     this.oasLimit = 2 ** cfg.oas;
     this.iasLimit = 2 ** cfg.ias;
+    for (let l = 0; l < LPAE_MAX_LEVELS; l++) {
+      [this.resTableLo[l], this.resTableHi[l]] = reservedMasks(this, 'table', l);
+      [this.resLeafLo[l], this.resLeafHi[l]] = reservedMasks(this, 'leaf', l);
+    }
   }
 
   idx(iova: number, l: number): number {
@@ -813,32 +822,34 @@ function walkLpae(name: string, mem: MemReader, params: WalkParams, iova: number
       return fail('bus', `${levelName(lvl)} descriptor ${index} at ${hex(entryAddr)} (table ${hex(table)}): no memory answers the walker's read`);
     const kind = classify(geo, lo, hi, lvl);
     steps.push({ level: lvl, tableAddr: table, index, entryAddr, entryLo: lo, entryHi: hi, kind });
-    const desc = `${levelName(lvl)} descriptor ${index} at ${hex(entryAddr)} reads ${hex64(hi, lo)}`;
-    if (kind === 'invalid') return fail('translation', `${desc} (invalid)`);
+    const desc = (): string => `${levelName(lvl)} descriptor ${index} at ${hex(entryAddr)} reads ${hex64(hi, lo)}`;
+    if (kind === 'invalid') return fail('translation', `${desc()} (invalid)`);
     if (kind === 'bogus') {
       if ((lo & 1) === 0)
-        return fail('translation', `${desc}: bit 0 clear, so invalid to the hardware (Linux's own iova_to_phys would follow this non-zero entry as a table)`);
-      return fail('reserved', `${desc}: type 0b01 is a reserved encoding at level 3 (the architecture reports a Translation fault)`);
+        return fail('translation', `${desc()}: bit 0 clear, so invalid to the hardware (Linux's own iova_to_phys would follow this non-zero entry as a table)`);
+      return fail('reserved', `${desc()}: type 0b01 is a reserved encoding at level 3 (the architecture reports a Translation fault)`);
     }
     if (kind === 'table') {
-      const [rl, rh] = reservedMasks(geo, 'table', lvl);
-      if (lo & rl || hi & rh) note(`${desc} has RES0 bits set (${hex64(hi & rh, lo & rl)})`);
+      const rl = geo.resTableLo[lvl];
+      const rh = geo.resTableHi[lvl];
+      if (lo & rl || hi & rh) note(`${desc()} has RES0 bits set (${hex64(hi & rh, lo & rl)})`);
       const next = geo.addrOf(lo & ~rl, hi & ~rh);
-      if (next >= geo.oasLimit) return fail('address-size', `${desc} names a next-level table at ${hex(next)}, beyond the ${geo.cfg.oas}-bit output size`);
+      if (next >= geo.oasLimit) return fail('address-size', `${desc()} names a next-level table at ${hex(next)}, beyond the ${geo.cfg.oas}-bit output size`);
       for (let k = 0; k <= lvl - geo.start; k++)
-        if (seen[k] === next) note(`${desc} names table ${hex(next)}, already used at ${levelName(geo.start + k)} of this walk (a loop: the walker reads it again as a ${levelName(lvl + 1)} table)`);
+        if (seen[k] === next) note(`${desc()} names table ${hex(next)}, already used at ${levelName(geo.start + k)} of this walk (a loop: the walker reads it again as a ${levelName(lvl + 1)} table)`);
       seen[lvl - geo.start + 1] = next;
       table = next;
       continue;
     }
     // block or page
     if (kind === 'block' && !geo.blockAllowed[lvl])
-      return fail('reserved', `${desc}: a block descriptor at ${levelName(lvl)} is not allowed with the ${geo.granule / 1024}K granule and ${geo.cfg.oas}-bit output (the architecture reports a Translation fault)`);
-    const [rl, rh] = reservedMasks(geo, 'leaf', lvl);
-    if (lo & rl || hi & rh) note(`${desc} has RES0 bits set (${hex64(hi & rh, lo & rl)}); ignored`);
+      return fail('reserved', `${desc()}: a block descriptor at ${levelName(lvl)} is not allowed with the ${geo.granule / 1024}K granule and ${geo.cfg.oas}-bit output (the architecture reports a Translation fault)`);
+    const rl = geo.resLeafLo[lvl];
+    const rh = geo.resLeafHi[lvl];
+    if (lo & rl || hi & rh) note(`${desc()} has RES0 bits set (${hex64(hi & rh, lo & rl)}); ignored`);
     const base = geo.addrOf(lo & ~rl, hi & ~rh);
-    if (base >= geo.oasLimit) return fail('address-size', `${desc} maps to ${hex(base)}, beyond the ${geo.cfg.oas}-bit output size`);
-    if (!(lo & LO_AF)) return fail('permission', `${desc}: access flag clear (an Access flag fault; Linux always sets AF)`);
+    if (base >= geo.oasLimit) return fail('address-size', `${desc()} maps to ${hex(base)}, beyond the ${geo.cfg.oas}-bit output size`);
+    if (!(lo & LO_AF)) return fail('permission', `${desc()}: access flag clear (an Access flag fault; Linux always sets AF)`);
     const bs = geo.blockSize[lvl];
     res.phys = base + (iova % bs);
     res.prot = protOfLeaf(geo.stage, lo, hi);
@@ -899,30 +910,31 @@ function enumerateLpae(name: string, mem: MemReader, params: WalkParams): Enumer
       }
       if (lo === 0 && hi === 0) continue;
       const iova = base + i * bs;
-      const desc = `${levelName(lvl)} descriptor at ${hex(ea)} = ${hex64(hi, lo)} (IOVA ${hex(iova)})`;
+      const desc = (): string => `${levelName(lvl)} descriptor at ${hex(ea)} = ${hex64(hi, lo)} (IOVA ${hex(iova)})`;
       const kind = classify(geo, lo, hi, lvl);
       if (kind === 'bogus') {
         if ((lo & 1) === 0)
-          problems.push({ kind: 'translation', addr: ea, level: lvl, message: `${desc}: non-zero with bit 0 clear: invalid to the hardware, but Linux's walkers would follow it as a table` });
-        else problems.push({ kind: 'reserved', addr: ea, level: lvl, message: `${desc}: type 0b01 is reserved at level 3` });
+          problems.push({ kind: 'translation', addr: ea, level: lvl, message: `${desc()}: non-zero with bit 0 clear: invalid to the hardware, but Linux's walkers would follow it as a table` });
+        else problems.push({ kind: 'reserved', addr: ea, level: lvl, message: `${desc()}: type 0b01 is reserved at level 3` });
         continue;
       }
       if (kind === 'table') {
-        const [rl, rh] = reservedMasks(geo, 'table', lvl);
-        if (lo & rl || hi & rh) problems.push({ kind: 'reserved', addr: ea, level: lvl, message: `${desc} has RES0 bits set (${hex64(hi & rh, lo & rl)})` });
+        const rl = geo.resTableLo[lvl];
+        const rh = geo.resTableHi[lvl];
+        if (lo & rl || hi & rh) problems.push({ kind: 'reserved', addr: ea, level: lvl, message: `${desc()} has RES0 bits set (${hex64(hi & rh, lo & rl)})` });
         const next = geo.addrOf(lo & ~rl, hi & ~rh);
         if (next >= geo.oasLimit) {
-          problems.push({ kind: 'address-size', addr: ea, level: lvl, message: `${desc} names a table at ${hex(next)}, beyond the ${cfg.oas}-bit output size; not followed` });
+          problems.push({ kind: 'address-size', addr: ea, level: lvl, message: `${desc()} names a table at ${hex(next)}, beyond the ${cfg.oas}-bit output size; not followed` });
           continue;
         }
         let cyc = -1;
         for (let k = 0; k < ancestors.length; k++) if (next >= ancestors[k] && next < ancestors[k] + ancestorSizes[k]) cyc = k;
         if (cyc >= 0) {
-          problems.push({ kind: 'cycle', addr: ea, level: lvl, message: `${desc} names table ${hex(next)}, inside the ${levelName(geo.start + cyc)} table ${hex(ancestors[cyc])} of its own walk (a cycle); not followed` });
+          problems.push({ kind: 'cycle', addr: ea, level: lvl, message: `${desc()} names table ${hex(next)}, inside the ${levelName(geo.start + cyc)} table ${hex(ancestors[cyc])} of its own walk (a cycle); not followed` });
           continue;
         }
         if (!mem.isBacked(next, geo.granule)) {
-          problems.push({ kind: 'outside-dump', addr: ea, level: lvl, message: `${desc} names table ${hex(next)}, which is not in memory or in the dump; IOVA ${hex(iova)}..${hex(iova + bs - 1)} unreadable` });
+          problems.push({ kind: 'outside-dump', addr: ea, level: lvl, message: `${desc()} names table ${hex(next)}, which is not in memory or in the dump; IOVA ${hex(iova)}..${hex(iova + bs - 1)} unreadable` });
           continue;
         }
         visit(next, lvl + 1, iova);
@@ -930,17 +942,18 @@ function enumerateLpae(name: string, mem: MemReader, params: WalkParams): Enumer
         continue;
       }
       if (kind === 'block' && !geo.blockAllowed[lvl]) {
-        problems.push({ kind: 'reserved', addr: ea, level: lvl, message: `${desc}: a block is not allowed at ${levelName(lvl)} with this granule and output size` });
+        problems.push({ kind: 'reserved', addr: ea, level: lvl, message: `${desc()}: a block is not allowed at ${levelName(lvl)} with this granule and output size` });
         continue;
       }
-      const [rl, rh] = reservedMasks(geo, 'leaf', lvl);
-      if (lo & rl || hi & rh) problems.push({ kind: 'reserved', addr: ea, level: lvl, message: `${desc} has RES0 bits set (${hex64(hi & rh, lo & rl)})` });
+      const rl = geo.resLeafLo[lvl];
+      const rh = geo.resLeafHi[lvl];
+      if (lo & rl || hi & rh) problems.push({ kind: 'reserved', addr: ea, level: lvl, message: `${desc()} has RES0 bits set (${hex64(hi & rh, lo & rl)})` });
       const phys = geo.addrOf(lo & ~rl, hi & ~rh);
       if (phys + bs > geo.oasLimit) {
-        problems.push({ kind: 'address-size', addr: ea, level: lvl, message: `${desc} maps to ${hex(phys)}, beyond the ${cfg.oas}-bit output size` });
+        problems.push({ kind: 'address-size', addr: ea, level: lvl, message: `${desc()} maps to ${hex(phys)}, beyond the ${cfg.oas}-bit output size` });
         continue;
       }
-      if (!(lo & LO_AF)) problems.push({ kind: 'permission', addr: ea, level: lvl, message: `${desc}: access flag clear (the hardware raises an Access flag fault)` });
+      if (!(lo & LO_AF)) problems.push({ kind: 'permission', addr: ea, level: lvl, message: `${desc()}: access flag clear (the hardware raises an Access flag fault)` });
       const prot = protOfLeaf(geo.stage, lo, hi);
       if (run && run.iova + run.size === iova && run.phys + run.size === phys && run.prot === prot) run.size += bs;
       else {
