@@ -799,12 +799,43 @@ export class PageAllocator {
     }));
   }
 
+  /** One line per zone for --explain: span, managed and free pages, watermarks, pcp pages. */
+  zoneReport(): string[] {
+    return this.zones.map((z) => {
+      const name = z.name.padEnd(6, ' ');
+      if (z.startPfn === z.endPfn) return `${name} empty`;
+      const span = `[${hex(z.startPfn * PAGE_SIZE)}-${hex(z.endPfn * PAGE_SIZE - 1)}]`;
+      if (!z.managed) return `${name} ${span} no RAM`;
+      return (
+        `${name} ${span} managed ${z.managed} pages, free ${z.free} (+${z.pcpCount} on pcp), ` +
+        `watermarks min ${z.wmMin} low ${z.wmLow} high ${z.wmHigh}`
+      );
+    });
+  }
+
   /** /proc/buddyinfo lines (mm/vmstat.c frag_show_print: "Node %d, zone %8s " then "%6lu " per order), populated zones only. */
   buddyinfo(): string[] {
     return this.zones
       .filter((z) => z.managed > 0)
       .map((z) => `Node 0, zone ${z.name.padStart(8, ' ')} ` + z.count.map((c) => `${String(c).padStart(6, ' ')} `).join(''));
   }
+}
+
+/**
+ * An mm_page_alloc / mm_page_alloc_fail event in words, for --explain: what was asked, which zones the
+ * zonelist walk looked at and why, and where the block came from.
+ */
+export function explainAllocEvent(data: Record<string, unknown>): string {
+  const order = Number(data.order);
+  const asked = `alloc_pages(${String(data.gfpFlags) || '0'}, order ${order})`;
+  const walk = Array.isArray(data.zonelist) ? (data.zonelist as string[]).join('; ') : '';
+  if (data.pa === undefined) {
+    const end = data.kind === 'oom' ? 'the OOM killer would run' : data.kind === 'bad-order' ? 'order above MAX_PAGE_ORDER' : 'allocation failed';
+    return `${asked}: ${walk ? walk + '; ' : ''}${end}`;
+  }
+  const pa = Number(data.pa);
+  const end = pa + PAGE_SIZE * pow2(order) - 1;
+  return `${asked}: highest zone ${String(data.highestZone)}; ${walk} -> ${hex(pa)}-${hex(end)} in ZONE_${String(data.zone).toUpperCase()}`;
 }
 
 // -------------------------------------------------------------------- kmalloc

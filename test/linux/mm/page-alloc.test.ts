@@ -12,7 +12,7 @@ import {
   __GFP_ZERO,
 } from '../../../src/linux/mm/gfp.js';
 import { arm64MemmapReservation } from '../../../src/linux/mm/memblock.js';
-import { PageAllocator, getOrder, kmallocSizeClass, slabOrder } from '../../../src/linux/mm/page-alloc.js';
+import { PageAllocator, explainAllocEvent, getOrder, kmallocSizeClass, slabOrder } from '../../../src/linux/mm/page-alloc.js';
 
 const G = 0x4000_0000;
 const M = 0x10_0000;
@@ -380,5 +380,15 @@ describe('early reservations and --explain data', () => {
     expect(ev?.data.highestZone).toBe('DMA32');
     expect(ev?.data.zone).toBe('DMA');
     expect(ev?.data.zonelist).toEqual(['DMA32: empty', 'DMA: taken from the pcp list (order 0)']);
+    expect(explainAllocEvent(ev!.data)).toBe(
+      'alloc_pages(GFP_ATOMIC|GFP_DMA32|__GFP_ZERO, order 0): highest zone DMA32; DMA32: empty; DMA: taken from the pcp list (order 0) -> 0x200000-0x200fff in ZONE_DMA',
+    );
+    // One pcp refill of 63 pages left the buddy lists; one of them was handed out. low = min + max(min/4,
+    // managed/1000): DMA 1378 + 982, Normal 1471 + 1048.
+    expect(pa.zoneReport()).toEqual([
+      'DMA    [0x200000-0xffffffff] managed 982528 pages, free 982465 (+62 on pcp), watermarks min 1378 low 2360 high 3342',
+      'DMA32  empty',
+      'Normal [0x100000000-0x1ffffffff] managed 1048576 pages, free 1048576 (+0 on pcp), watermarks min 1471 low 2519 high 3567',
+    ]);
   });
 });
