@@ -13,7 +13,8 @@
  * - `iommu`: filled by the iommu core at probe (dev->iommu), left alone here.
  */
 import type { Tracer, LogLevel } from '../trace/events.js';
-import { U64_MAX, dmaBitMask } from './dma/u64.js';
+import { and64 } from '../addr.js';
+import { U64_MAX, dmaBitMask, fls64 } from './dma/u64.js';
 
 /** One row of dev->dma_range_map (struct bus_dma_region). */
 export interface BusDmaRegion {
@@ -141,4 +142,37 @@ function identity(dev: Device, pa: number): number {
   if (!dev.dmaRangeMap) return pa;
   for (const m of dev.dmaRangeMap) if (pa >= m.cpuStart && pa - m.cpuStart < m.size) return m.dmaStart + (pa - m.cpuStart);
   return U64_MAX;
+}
+
+/** `a &= b` for masks that may be all-ones 64-bit values (held as 2^64). */
+function andMask(a: number, b: number): number {
+  if (a >= 2 ** 53) return b;
+  if (b >= 2 ** 53) return a;
+  return and64(a, b);
+}
+
+/**
+ * of_dma_configure_id's mask and limit part (drivers/of/device.c:95-150): with valid dma-ranges (`map`),
+ * end = the highest DMA address they cover, the range map and bus_dma_limit = end are set; without, end is
+ * the coherent mask (or 4 GiB - 1) and neither is set. Both masks are then ANDed with
+ * DMA_BIT_MASK(ilog2(end) + 1). A driver's later dma_set_mask_and_coherent can widen the masks again,
+ * never the bus limit.
+ */
+export function ofDmaConfigure(dev: Device, map: BusDmaRegion[] | null, coherent?: boolean): void {
+  let end = 0;
+  if (map && map.length) end = Math.max(...map.map((m) => m.dmaStart + m.size - 1));
+  if (dev.dmaMask === null) {
+    dev.printk('warn', 'DMA mask not set\n');
+    dev.dmaMask = dev.coherentDmaMask;
+  }
+  if (!end && dev.coherentDmaMask) end = dev.coherentDmaMask;
+  else if (!end) end = 2 ** 32 - 1;
+  const mask = dmaBitMask(fls64(end));
+  dev.coherentDmaMask = andMask(dev.coherentDmaMask, mask);
+  dev.dmaMask = andMask(dev.dmaMask, mask);
+  if (map && map.length) {
+    dev.busDmaLimit = end;
+    dev.dmaRangeMap = map;
+  }
+  if (coherent !== undefined) dev.dmaCoherent = coherent;
 }

@@ -215,6 +215,11 @@ export interface DirectDmaOptions {
   capableRule?: keyof typeof DMA_CAPABLE_RULES;
   /** CONFIG_DMA_BOUNCE_UNALIGNED_KMALLOC (arm64 default y). */
   bounceUnalignedKmalloc?: boolean;
+  /**
+   * cache_line_size(), which arm64 uses as dma_get_cache_alignment (arch/arm64/include/asm/cache.h:88):
+   * 4 << CTR_EL0.CWG, 64 on the Cortex-A cores of the modelled SoCs.
+   */
+  cacheLineSize?: number;
   klog?: KLog;
   tracer?: Tracer;
 }
@@ -252,6 +257,7 @@ export class DirectDma {
   zoneDmaLimit: number;
   capableRule: keyof typeof DMA_CAPABLE_RULES;
   bounceUnalignedKmalloc: boolean;
+  cacheLineSize: number;
   readonly klog: KLog;
   private readonly tracer?: Tracer;
 
@@ -263,6 +269,7 @@ export class DirectDma {
     this.zoneDmaLimit = o.zoneDmaLimit ?? dmaBitMask(32);
     this.capableRule = o.capableRule ?? 'mask-and-bus-limit';
     this.bounceUnalignedKmalloc = o.bounceUnalignedKmalloc ?? true;
+    this.cacheLineSize = o.cacheLineSize ?? 64;
     this.tracer = o.tracer;
     this.klog = o.klog ?? new KLog(o.tracer);
   }
@@ -281,7 +288,7 @@ export class DirectDma {
     if (!this.bounceUnalignedKmalloc) return false;
     const safe = dev.dmaCoherent || dir === 'DMA_TO_DEVICE';
     if (safe) return false;
-    const aligned = size >= 2 * ARCH_DMA_MINALIGN || kmallocSizeRoundup(size) % ARCH_DMA_MINALIGN === 0;
+    const aligned = size >= 2 * ARCH_DMA_MINALIGN || kmallocSizeRoundup(size) % this.cacheLineSize === 0;
     return !aligned;
   }
 

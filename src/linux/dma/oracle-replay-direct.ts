@@ -15,6 +15,7 @@ import {
   parseMessages,
   strField,
   MalformedTrace,
+  restrictTo,
   type Json,
   type JsonObject,
   type OracleMessage,
@@ -60,7 +61,7 @@ export function replayDirect(trace: JsonObject): ReplayResult {
     swiotlb_needed: zones.swiotlbNeeded,
   };
   const zonesExpected = trace.zones ? asObj(trace.zones, 'zones') : {};
-  log.add(-1, { fn: 'zones' }, { zones: zonesExpected, messages: messagesOf(expectedMsgs, -1) }, { zones: zonesOurs, messages: messagesOf(klog.messages as OracleMessage[], -1) });
+  log.add(-1, { fn: 'zones' }, { zones: zonesExpected, messages: messagesOf(expectedMsgs, -1) }, { zones: restrictTo(zonesExpected, zonesOurs), messages: messagesOf(klog.messages as OracleMessage[], -1) });
 
   const capable = asArr(trace.capable ?? [], 'capable');
   const alloc = asArr(trace.alloc ?? [], 'alloc');

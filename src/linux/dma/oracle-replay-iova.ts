@@ -11,6 +11,7 @@ import {
   numField,
   parseMessages,
   MalformedTrace,
+  restrictTo,
   type Json,
   type JsonObject,
   type OracleMessage,
@@ -76,7 +77,7 @@ export function replayIova(trace: JsonObject): ReplayResult {
     initOurs.max32_alloc_size = h(d.maxAllocSize32);
   }
   initOurs.iova_rcache_range = h(IovaDomain.rcacheRange(pageSize));
-  log.add(-1, { fn: 'setup' }, { init: initExpected as Json, messages: messagesOf(msgsExpected, -1) }, { init: initOurs, messages: messagesOf(ourMsgs, -1) });
+  log.add(-1, { fn: 'setup' }, { init: initExpected as Json, messages: messagesOf(msgsExpected, -1) }, { init: restrictTo(initExpected, initOurs), messages: messagesOf(ourMsgs, -1) });
 
   for (let i = 0; i < calls.length && cookie; i++) {
     const c = asObj(calls[i], `calls[${i}]`);

@@ -24,6 +24,7 @@ import {
   parseMessages,
   strField,
   MalformedTrace,
+  restrictTo,
   type Json,
   type JsonObject,
   type OracleMessage,
@@ -132,7 +133,7 @@ export function replaySwiotlb(trace: JsonObject): ReplayResult {
     io_tlb_size: IO_TLB_SIZE,
     max_mapping_size: [...devices.values()].map((d) => h(pool.maxMappingSize(d))),
   };
-  log.add(-1, { fn: 'setup' }, { pool: poolCfg, messages: messagesOf(expectedMsgs, -1) }, { pool: setupOurs, messages: messagesOf(klog.messages as OracleMessage[], -1) });
+  log.add(-1, { fn: 'setup' }, { pool: poolCfg, messages: messagesOf(expectedMsgs, -1) }, { pool: restrictTo(poolCfg, setupOurs), messages: messagesOf(klog.messages as OracleMessage[], -1) });
 
   const direct = new DirectDma({ mem, pageSize, swiotlb: pool, klog });
   /** Live mappings: tlb address -> mapping size (to find a mapping's base for harness writes). */
@@ -220,7 +221,10 @@ export function replaySwiotlb(trace: JsonObject): ReplayResult {
         ours.ret = h(r.dma);
         ours.bounced = r.bounced;
         ours.arch_sync_dma_for_device = r.archSyncForDevice;
-        if (r.bounced && r.dma !== DMA_MAPPING_ERROR) mappings.set(r.dma, size);
+        if (r.bounced && r.dma !== DMA_MAPPING_ERROR) {
+          mappings.set(r.dma, size);
+          if (snap && typeof snap.tlb_addr === 'string') prefillSlots(mem, pool, parseU64(snap.tlb_addr), (snap.tlb as string).length / 2, r.dma, size);
+        }
         Object.assign(ours, poolState(pool, false));
         break;
       }

@@ -95,6 +95,13 @@ export function matchesExpected(expected: JsonObject, ours: JsonObject): boolean
   return true;
 }
 
+/** `ours` cut down to the keys the kernel recorded (a key we cannot produce is null, a mismatch). */
+export function restrictTo(expected: JsonObject, ours: JsonObject): JsonObject {
+  const o: JsonObject = {};
+  for (const k of Object.keys(expected)) o[k] = k in ours ? ours[k] : null;
+  return o;
+}
+
 /** Messages of one call, in the trace's shape (only the fields the trace uses). */
 export function messagesOf(all: OracleMessage[], call: number): Json[] {
   return all.filter((m) => m.call === call).map((m) => messageJson(m));

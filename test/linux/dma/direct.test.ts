@@ -134,3 +134,24 @@ describe('dma_set_mask_and_coherent', () => {
     expect(dev.dmaMask).toBe(dmaBitMask(30));
   });
 });
+
+describe('of_dma_configure: masks and bus limit from dma-ranges', () => {
+  it('a 32-bit dma-ranges sets bus_dma_limit and cuts both masks; none leaves the limit at 0', async () => {
+    const { ofDmaConfigure } = await import('../../../src/linux/device.js');
+    const d = new Device('fe5e0000.sata', '', { dmaMask: dmaBitMask(32), coherentDmaMask: dmaBitMask(32) });
+    ofDmaConfigure(d, [{ cpuStart: 0, dmaStart: 0, size: 0x1_0000_0000 }]);
+    expect(d.busDmaLimit).toBe(0xffff_ffff);
+    // driver widens the masks later; the bus limit stays and still decides dma_capable
+    expect(dmaSetMaskAndCoherent(d, dmaBitMask(40))).toBe(0);
+    expect(dmaCapable(d, 0x1_0000_0000, 0x1000)).toBe(false);
+    const e = new Device('x', '', { dmaMask: dmaBitMask(32), coherentDmaMask: dmaBitMask(32) });
+    ofDmaConfigure(e, null);
+    expect(e.busDmaLimit).toBe(0);
+    expect(e.dmaRangeMap).toBeNull();
+    // a 36-bit window: end 0xf_ffff_ffff -> mask DMA_BIT_MASK(36) ANDed into a 40-bit mask
+    const f = new Device('y', '', { dmaMask: dmaBitMask(40), coherentDmaMask: dmaBitMask(40) });
+    ofDmaConfigure(f, [{ cpuStart: 0, dmaStart: 0, size: 0x10_0000_0000 }]);
+    expect(f.dmaMask).toBe(dmaBitMask(36));
+    expect(f.busDmaLimit).toBe(0xf_ffff_ffff);
+  });
+});
