@@ -261,6 +261,8 @@ export class AppleDart extends RegisterFile implements TranslationPort {
   readonly bus: DeviceView;
   private readonly irqSources: IrqSource[];
   private busyUntil = -1;
+  /** The last table walk (for --explain). */
+  lastWalk: WalkResult | undefined;
   private readonly enableWords: number;
   private format: PageTableFormat | undefined;
   private cfg: ResolvedConfig | undefined;
@@ -445,6 +447,7 @@ export class AppleDart extends RegisterFile implements TranslationPort {
       if (raw & v.ttbrEnc.valid) roots[t] = fmt.decodeRootRegister(raw, cfg)[0];
     }
     const r = fmt.walk(this.bus, { roots, cfg }, iova);
+    this.lastWalk = r;
     this.tracer?.emit('hw', 'walk', { device: this.name, sid, iova, phys: r.phys, fault: r.fault, steps: r.steps.length });
     if (r.fault === 'bus') return { status: 'bus-error', phys: 0, span: 0, bus: undefined, detail: r.detail ?? 'table walk read error' };
     if (r.fault !== null || r.phys === null) return this.fault(sid, codeForWalk(r, codes), iova, r.detail ?? `walk: ${r.fault}`);

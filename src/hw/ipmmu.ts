@@ -26,7 +26,7 @@ import { hex, hi32, join64, lo32 } from '../addr.js';
 import { DeviceView } from '../mem/device-view.js';
 import type { MemWriter } from '../mem/phys-mem.js';
 import { getFormat } from '../formats/index.js';
-import { IOMMU_READ, IOMMU_WRITE, type FaultKind, type PageTableFormat, type ResolvedConfig } from '../formats/types.js';
+import { IOMMU_READ, IOMMU_WRITE, type FaultKind, type PageTableFormat, type ResolvedConfig, type WalkResult } from '../formats/types.js';
 import { SimClock, type Tracer } from '../trace/events.js';
 import { Iotlb, type ReplacementPolicy } from './iotlb.js';
 import type { IrqController, IrqSource } from './irq.js';
@@ -190,6 +190,8 @@ export class IpmmuVmsa extends RegisterFile implements TranslationPort {
   private readonly leaves: IpmmuVmsa[] = [];
   private readonly irqSources: IrqSource[];
   private flushDue: number[] = [];
+  /** The last table walk made for a master behind this IPMMU (for --explain). */
+  lastWalk: WalkResult | undefined;
   private format: PageTableFormat | undefined;
   private cfg: ResolvedConfig | undefined;
 
@@ -336,6 +338,7 @@ export class IpmmuVmsa extends RegisterFile implements TranslationPort {
     const ttbr = join64(root.get(`IMTTUBR0.${ctx}`), root.get(`IMTTLBR0.${ctx}`));
     const roots = fmt.decodeRootRegister(ttbr, cfg);
     const r = fmt.walk(root.bus, { roots, cfg }, iova);
+    this.lastWalk = r;
     this.tracer?.emit('hw', 'walk', { device: this.name, ctx, iova, ttbr, phys: r.phys, fault: r.fault, steps: r.steps.length });
     if (r.fault !== null || r.phys === null) return this.fault(ctx, imstrBitFor(r.fault), iova, r.detail ?? `walk: ${r.fault}`);
     if (write && !(r.prot & IOMMU_WRITE)) return this.fault(ctx, IMSTR_PF, iova, `write to read-only page at ${hex(iova)}`);

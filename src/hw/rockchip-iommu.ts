@@ -38,7 +38,7 @@ import { DeviceView, type BeyondWidth } from '../mem/device-view.js';
 import type { MemReader, MemWriter } from '../mem/phys-mem.js';
 import { ACCESS_FAULT } from '../mem/phys-mem.js';
 import { getFormat } from '../formats/index.js';
-import type { PageTableFormat, ResolvedConfig } from '../formats/types.js';
+import type { PageTableFormat, ResolvedConfig, WalkResult } from '../formats/types.js';
 import { IOMMU_READ, IOMMU_WRITE } from '../formats/types.js';
 import type { SimClock, Tracer } from '../trace/events.js';
 import { SimClock as Clock } from '../trace/events.js';
@@ -274,6 +274,8 @@ export class RockchipMmuInstance extends RegisterFile {
   pageFaultIsWrite = false;
   readonly tlb: Iotlb;
   readonly tableCache: TableLineCache;
+  /** The last table walk this instance made (for --explain). */
+  lastWalk: WalkResult | undefined;
   private pending: Pending[] = [];
 
   constructor(
@@ -620,6 +622,7 @@ export class RockchipIommu implements TranslationPort {
       this.tracer?.emit('hw', 'dte_base_truncated', { device: inst.deviceName, wanted, used: dtBase, hi: hi32(wanted) });
 
     const r = fmt.walk(inst.tableCache, { roots: [dtBase], cfg }, va);
+    inst.lastWalk = r;
     this.tracer?.emit('hw', 'walk', { device: inst.deviceName, iova: va, phys: r.phys, fault: r.fault, steps: r.steps.length });
     if (r.fault === 'bus') {
       const last = r.steps[r.steps.length - 1];

@@ -72,6 +72,12 @@ describe('Rockchip IOMMU translation (v2 block)', () => {
     expect(r.status).toBe('ok');
     expect(r.pages[0].phys).toBe(0x1_8000_0010);
     expect(w.npu.check(bytes(4096, 1).subarray(0x10, 0x50)).ok).toBe(true);
+    // the walk the hardware did, for --explain: DTE 1 in the DT, PTE 1 in the PT
+    const steps = w.iommu.window(0).lastWalk!.steps;
+    expect(steps.map((s) => [s.level, s.entryAddr, s.entryLo])).toEqual([
+      [1, w.dt + 4, dteV2(w.pt)],
+      [2, w.pt + 4, pteV2(w.page, true, false)],
+    ]);
   });
 
   it('an unmapped IOVA raises a page fault: address latched, INT_STATUS bit 0, the IRQ line, then stalls until PAGE_FAULT_DONE', () => {
