@@ -10,7 +10,6 @@ import { PhysMem } from '../../src/mem/phys-mem.js';
 import { SimClock, Tracer } from '../../src/trace/events.js';
 import { IrqController } from '../../src/hw/irq.js';
 import { DmaMaster } from '../../src/hw/master.js';
-import { formatNames } from '../../src/formats/index.js';
 import {
   IpmmuVmsa,
   ipmmuFeatures,
@@ -165,9 +164,7 @@ describe('IPMMU faults and status', () => {
   });
 });
 
-const hasLpae = formatNames().includes('arm-32-lpae-s1');
-
-describe.skipIf(!hasLpae)('IPMMU translation through arm-32-lpae-s1 tables', () => {
+describe('IPMMU translation through arm-32-lpae-s1 tables', () => {
   // tables in the low bank; page above 4 GiB (oas 40)
   const PGD = 0x4810_0000, L2T = 0x4810_1000, L3T = 0x4810_2000, PAGE = 0x5_1234_5000;
   const IOVA = 0x4020_3000; // L1 index 1, L2 index 1, L3 index 3
