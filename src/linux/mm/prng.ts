@@ -28,6 +28,16 @@ export class Prng {
     if ((this.s0 | this.s1 | this.s2 | this.s3) === 0) this.s0 = 1; // the all-zero state is a fixed point
   }
 
+  /** A generator with an explicit xoshiro128** state (for reference vectors). */
+  static fromState(s0: number, s1: number, s2: number, s3: number): Prng {
+    const p = new Prng(0);
+    p.s0 = s0 | 0;
+    p.s1 = s1 | 0;
+    p.s2 = s2 | 0;
+    p.s3 = s3 | 0;
+    return p;
+  }
+
   /** Next 32-bit unsigned value. */
   nextU32(): number {
     const result = Math.imul(rotl(Math.imul(this.s1, 5), 7), 9) >>> 0;
