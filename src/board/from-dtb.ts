@@ -182,6 +182,19 @@ export function boardFromFdt(fdt: Fdt, opts: FromDtbOptions): Board {
     source: opts.source,
     notes,
   };
+  const buses: NonNullable<Board['buses']> = [];
+  for (const n of fdt.nodes()) {
+    const p = n.props.get('dma-ranges');
+    if (!p || !p.value.length || !availableUpTo(fdt, n)) continue;
+    const rs = (fdt.ranges(n, 'dma-ranges') ?? []).filter((r) => r.cpu !== undefined);
+    if (!rs.length) continue;
+    buses.push({
+      path: n.path,
+      dmaRanges: rs.map((r) => ({ bus: r.child, cpu: r.cpu as number, size: r.size })),
+      maxCpuAddress: Math.max(...rs.map((r) => (r.cpu as number) + r.size - 1)),
+    });
+  }
+  if (buses.length) board.buses = buses;
   const limit = fdt.dmaMaxCpuAddress();
   if (limit !== undefined) board.zoneDmaLimit = limit;
   const reserved = fdt.reservedMemory();
@@ -219,6 +232,12 @@ function mergeByIommu(list: { iommu: string; ids: number[] }[]): { iommu: string
     else out.push({ iommu: e.iommu, ids: [...e.ids] });
   }
   return out;
+}
+
+/** Available itself and through every ancestor (what of_dma_get_max_cpu_address can reach). */
+function availableUpTo(fdt: Fdt, n: FdtNode): boolean {
+  for (let x: FdtNode | undefined = n; x; x = x.parent) if (!fdt.isAvailable(x)) return false;
+  return true;
 }
 
 function boardRam(fdt: Fdt, ramSpec: string | undefined, compatible: string[], notes: string[]): RamBank[] {

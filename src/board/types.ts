@@ -123,4 +123,9 @@ export interface Board {
   memReserve?: { base: number; size: number }[];
   /** /chosen bootargs and stdout-path, when present. */
   chosen?: { bootargs?: string; stdoutPath?: string };
+  /**
+   * Buses that restrict DMA: every available node with a non-empty dma-ranges, its ranges (CPU side
+   * translated) and the highest CPU address it reaches (inclusive).
+   */
+  buses?: { path: string; dmaRanges: DmaRange[]; maxCpuAddress: number }[];
 }

@@ -92,6 +92,8 @@ export function boardText(b: Board, zones: ZoneBoundaries | undefined): string {
     out.push(`  reserved ${r.name}: ${r.base !== undefined ? range(r.base, r.size) : `dynamic, ${formatSize(r.size)}`}${r.noMap ? ' no-map' : ''}${r.reusable ? ' reusable' : ''}`);
   for (const r of b.memReserve ?? []) out.push(`  /memreserve/ ${range(r.base, r.size)}`);
   out.push(`DT dma-ranges limit (of_dma_get_max_cpu_address): ${b.zoneDmaLimit === undefined ? 'none (PHYS_ADDR_MAX)' : hex(b.zoneDmaLimit)}`);
+  for (const bus of b.buses ?? [])
+    out.push(`  bus ${bus.path}: dma-ranges ${bus.dmaRanges.map((d) => `${hex(d.bus)} -> ${hex(d.cpu)} (${hex(d.size)})`).join(', ')}, reaches ${hex(bus.maxCpuAddress)}`);
   if (zones) {
     out.push(...zoneRangesText(zones));
     out.push(`  arm64_dma_phys_limit ${hex(zones.arm64DmaPhysLimit)}`);
@@ -116,6 +118,8 @@ export function boardText(b: Board, zones: ZoneBoundaries | undefined): string {
       const idText = ids.length ? ` ids ${compactIds(ids)}` : '';
       const via = m.iommuMap ? ' (PCI requester ids via iommu-map)' : '';
       out.push(`      master ${m.name}${idText}${via}${m.enabled ? '' : ' (disabled)'}  ${m.path}`);
+      if (m.dmaRanges) out.push(`        bus dma-ranges: ${m.dmaRanges.map((d) => `${hex(d.bus)} -> ${hex(d.cpu)} (${hex(d.size)})`).join(', ')}`);
+      if (m.dmaBits !== undefined) out.push(`        DMA mask: ${m.dmaBits} bits`);
     }
   }
   if (b.chosen?.bootargs) out.push(`bootargs: ${b.chosen.bootargs}`);
@@ -189,6 +193,7 @@ export function boardJson(b: Board, zones: ZoneBoundaries | undefined): unknown 
       enabled: m.enabled,
     })),
     chosen: b.chosen ?? null,
+    buses: (b.buses ?? []).map((x) => ({ path: x.path, dmaRanges: dr(x.dmaRanges), maxCpuAddress: hex(x.maxCpuAddress) })),
     notes: b.notes,
   };
 }

@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { InputError } from '../../src/addr.js';
 import { Fdt, FDT_MAGIC } from '../../src/board/fdt.js';
+import { boardFromFdt } from '../../src/board/from-dtb.js';
 
 const FIX = new URL('../fixtures/dtb/', import.meta.url);
 const load = (name: string): Uint8Array => new Uint8Array(readFileSync(new URL(name, FIX)));
@@ -310,11 +311,28 @@ describe('malformed blobs: one clear InputError each', () => {
             f.iommus(n);
           }
           f.dmaMaxCpuAddress();
+          boardFromFdt(f, { name: 'fuzz', source: 'dtb' });
         } catch (e) {
           if (!(e instanceof InputError)) throw e;
         }
       }),
       { numRuns: 300, seed: 4 },
+    );
+  });
+
+  it('never throws anything but InputError when header words are garbage', () => {
+    const base = load('synthetic-bus.dtb');
+    fc.assert(
+      fc.property(fc.nat(9), fc.oneof(fc.nat(0xffff), fc.integer({ min: 0, max: 0xffffffff })), (word, value) => {
+        const b = base.slice();
+        be32(b, word * 4, value);
+        try {
+          boardFromFdt(Fdt.parse(b, 'hdr.dtb'), { name: 'fuzz', source: 'dtb' });
+        } catch (e) {
+          if (!(e instanceof InputError)) throw e;
+        }
+      }),
+      { numRuns: 300, seed: 9 },
     );
   });
 });

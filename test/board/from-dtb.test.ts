@@ -117,6 +117,12 @@ describe('r8a77951-salvator-x.dtb', () => {
 
   it('derives ZONE_DMA limit 0xffffffff from the PCIe dma-ranges (of_dma_get_max_cpu_address)', () => {
     expect(b.zoneDmaLimit).toBe(0xffffffff);
+    // both PCIe hosts are enabled (salvator-common.dtsi:646-652), each with dma-ranges <0x42000000 0 0 0 0 1 0>
+    const low4g = { dmaRanges: [{ bus: 0, cpu: 0, size: 0x1_0000_0000 }], maxCpuAddress: 0xffffffff };
+    expect(b.buses).toEqual([
+      { path: '/soc/pcie@fe000000', ...low4g },
+      { path: '/soc/pcie@ee800000', ...low4g },
+    ]);
   });
 });
 
