@@ -109,11 +109,11 @@ export const Gfp = z
   .regex(/^\s*(?:0|(?:__)?GFP_[A-Z0-9_]+)(?:\s*\|\s*(?:(?:__)?GFP_[A-Z0-9_]+|0))*\s*$/)
   .describe('GFP flags as the kernel writes them, e.g. "GFP_KERNEL | __GFP_ZERO" or "0"');
 
-/** IOMMU_READ/IOMMU_WRITE/...: "r", "w", "rw", optionally with "c" (IOMMU_CACHE), "x" (IOMMU_NOEXEC off). */
+/** IOMMU prot as letters (values.ts maps them to the bits of include/linux/iommu.h). */
 export const Prot = z
   .string()
-  .regex(/^[rwcxnp]+$/)
-  .describe('IOMMU prot letters: r = IOMMU_READ, w = IOMMU_WRITE, c = IOMMU_CACHE, n = IOMMU_NOEXEC, p = IOMMU_PRIV');
+  .regex(/^[rwcnmp]+$/)
+  .describe('a prot string: r = IOMMU_READ, w = IOMMU_WRITE, c = IOMMU_CACHE, n = IOMMU_NOEXEC, m = IOMMU_MMIO, p = IOMMU_PRIV');
 
 /** A duration: ns as a number, or "10us", "5ms", "1s". */
 export const Duration = z

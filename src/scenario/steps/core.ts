@@ -7,16 +7,7 @@
 import { hex } from '../../addr.js';
 import { compareBytes, dataBytes, describeData, describeDiff } from '../data.js';
 import { registerStep, stepHandler } from '../runner.js';
-
-const NS: Record<string, number> = { ns: 1, us: 1e3, ms: 1e6, s: 1e9 };
-
-/** "10us" → 10000 (ns). */
-export function parseDuration(v: number | string): number {
-  if (typeof v === 'number') return v;
-  const m = /^\s*(\d+)\s*(ns|us|ms|s)\s*$/.exec(v);
-  if (!m) throw new Error(`duration '${v}' passed the schema but does not parse`);
-  return Number(m[1]) * NS[m[2]];
-}
+import { parseDuration } from '../values.js';
 
 export function registerCoreSteps(): void {
   if (stepHandler('cpu_write')) return;
