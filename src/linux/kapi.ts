@@ -5,7 +5,7 @@
  */
 import type { SimClock, Tracer } from '../trace/events.js';
 
-export const DMA_MAPPING_ERROR = -1;
+export { DMA_MAPPING_ERROR } from './dma/u64.js';
 
 export type DmaDirection = 'bidirectional' | 'to-device' | 'from-device' | 'none';
 

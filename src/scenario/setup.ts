@@ -4,6 +4,8 @@
  * the tests call `setupScenarioLayers()` before running anything.
  */
 import { registerCoreSteps } from './steps/core.js';
+import { createKernelWorld, registerKernelSteps } from './kernel-world.js';
+import { setWorldFactory } from './world.js';
 
 let done = false;
 
@@ -11,5 +13,7 @@ export function setupScenarioLayers(): void {
   if (done) return;
   done = true;
   registerCoreSteps();
+  registerKernelSteps();
+  setWorldFactory(createKernelWorld);
   // Layers add their line here, e.g.: registerDmaSteps(); setWorldFactory(createKernelWorld);
 }

@@ -151,6 +151,9 @@ export class IommuCore {
   constructor(
     readonly tracer: Tracer,
     readonly cmdline: IommuCmdline,
+    /** How this kernel reports a failed first attach: 6.12 WARNs in iommu_setup_default_domain; 4.x
+     *  iommu_group_get_for_dev printed "Failed to add device ... to group" and released the group. */
+    readonly attachFailure: 'warn-default-domain' | 'group-add-failed' = 'warn-default-domain',
   ) {
     // iommu_subsys_init: arm64 builds with IOMMU_DEFAULT_DMA_STRICT (Kconfig: lazy only on x86/s390).
     const passthrough = cmdline.passthrough ?? false;
@@ -195,7 +198,8 @@ export class IommuCore {
       ret = this.setupDefaultDomain(group, dev);
       if (ret) return this.probeFailed(dev, group, ret);
     }
-    this.tracer.printk('info', `${dev.driverName} ${dev.name}: Adding to iommu group ${group.id}`);
+    if (this.attachFailure === 'group-add-failed') this.tracer.printk('info', `iommu: Adding device ${dev.name} to group ${group.id}`);
+    else this.tracer.printk('info', `${dev.driverName} ${dev.name}: Adding to iommu group ${group.id}`);
     return 0;
   }
 
@@ -239,8 +243,13 @@ export class IommuCore {
     group.defaultDomain = dom;
     const ret = this.attachToDomain(dom, dev);
     if (ret) {
-      // Drivers may not fail the first attach: WARN_ON(ret) in iommu_setup_default_domain (iommu.c:2999).
-      this.warnOn('drivers/iommu/iommu.c', 2999, 'iommu_setup_default_domain', `ret = ${ret}`);
+      if (this.attachFailure === 'group-add-failed') {
+        this.tracer.printk('err', `iommu: Failed to add device ${dev.name} to group ${group.id}: ${ret}`);
+        this.tracer.emit('iommu', 'group_add_failed', { dev: dev.name, group: group.id, ret, failure: 'attach-failed', message: `Failed to add device ${dev.name} to group ${group.id}: ${ret}` });
+      } else {
+        // Drivers may not fail the first attach: WARN_ON(ret) in iommu_setup_default_domain (iommu.c:2999).
+        this.warnOn('drivers/iommu/iommu.c', 2999, 'iommu_setup_default_domain', `ret = ${ret}`);
+      }
       return ret;
     }
     group.domain = dom;
@@ -293,8 +302,8 @@ export class IommuCore {
   }
 
   warnOn(file: string, line: number, fn: string, cond: string): void {
-    this.tracer.printk('warn', `WARNING: CPU: 0 PID: 1 at ${file}:${line} ${fn}`);
-    this.tracer.emit('kernel', 'warn', { file, line, fn, cond });
+    this.tracer.printk('warn', `WARNING: CPU: 0 PID: 1 at ${file}:${line} ${fn}+0x0/0x0`);
+    this.tracer.emit('kernel', 'warn', { file, line, fn, cond, failure: 'warn', message: `WARN_ON(${cond}) in ${fn} (${file}:${line})` });
   }
 
   /** iommu_map: split by pgsize, call map_pages, unroll on error, then iotlb_sync_map. */

@@ -1,0 +1,633 @@
+/**
+ * One booted kernel on one board: the glue that builds the layers in the order arm64 boots them and
+ * implements KernelApi for the drivers.
+ *
+ *   memblock reservations (memmap, CMA) -> swiotlb pool (memblock_alloc_low) -> buddy allocator (with
+ *   the boot history) -> dma-direct -> IOMMU core -> the hardware (MMIO bus, IRQ lines, IOMMU models,
+ *   bus masters) -> IOMMU drivers probed in device-tree order -> masters configured (of_dma_configure,
+ *   iommu_probe_device, iommu_setup_dma_ops).
+ *
+ * The drivers reach memory only as the CPU (cpuRead32/cpuWrite32 through the linear map) and the
+ * hardware only through readl/writel; the hardware reaches memory only through its own bus views.
+ */
+import { hex } from '../addr.js';
+import type { Board, BoardIommu, BoardMaster } from '../board/types.js';
+import { chooseIommuHw, createIommuHw, registerWindows, type IommuHw } from '../hw/catalog.js';
+import { IrqController } from '../hw/irq.js';
+import { DmaMaster, type TransferResult } from '../hw/master.js';
+import { MmioBus } from '../hw/mmio-bus.js';
+import { IpmmuVmsa } from '../hw/ipmmu.js';
+import type { BeyondWidth } from '../mem/device-view.js';
+import { ACCESS_FAULT, type PhysMem } from '../mem/phys-mem.js';
+import type { Tracer } from '../trace/events.js';
+import { kPad } from '../trace/printf.js';
+import { Device, dmaSetMaskAndCoherent } from './device.js';
+import { DirectDma } from './dma/direct.js';
+import { DmaIovaCookie } from './dma/dma-iommu-iova.js';
+import { IovaBug } from './dma/iova.js';
+import { KLog } from './dma/kmsg.js';
+import { Swiotlb, type DmaDir } from './dma/swiotlb.js';
+import { dmaBitMask, DMA_MAPPING_ERROR } from './dma/u64.js';
+import { AppleDartDriver } from './drivers/apple-dart.js';
+import { IpmmuDriver } from './drivers/ipmmu-vmsa.js';
+import { RockchipIommuDriver } from './drivers/rockchip-iommu.js';
+import { IommuCore, isPaging, newGather, type IommuClientDevice, type IommuDevice, type IommuDomain } from './iommu/core.js';
+import { KernelCrash, type DmaDirection, type IrqReturn, type KDevice, type KernelApi } from './kapi.js';
+import * as GFP from './mm/gfp.js';
+import { arm64BootMemblock } from './mm/memblock.js';
+import { PageAllocator, DEFAULT_BOOT_HISTORY, getOrder } from './mm/page-alloc.js';
+import { computeZones, type ZoneLayout } from './mm/zones.js';
+import type { KernelPreset } from './presets.js';
+
+/** A Linux device: the DMA layer's struct device plus what the IOMMU core keeps on it. */
+export type LinuxDevice = Device & IommuClientDevice & { board?: BoardIommu | BoardMaster; kind: 'iommu' | 'master' };
+
+export interface KernelOptions {
+  board: Board;
+  mem: PhysMem;
+  tracer: Tracer;
+  preset: KernelPreset;
+  /** Kernel command line (key -> value). */
+  cmdline: ReadonlyMap<string, string>;
+  pageSize: number;
+  /** Boot-history seed. */
+  seed: number;
+  /** Other allocations replayed at boot (default: DEFAULT_BOOT_HISTORY's count). */
+  bootAllocations?: number;
+  /** Hardware behaviour the silicon does not document (seed 000 reports both). */
+  rockchipBeyondDteBase?: BeyondWidth;
+  cpus?: number;
+}
+
+/** Driver names as the kernel prints them for masters we know (dev_driver_string). */
+const MASTER_DRIVERS: Record<string, string> = {
+  'renesas,rcar-gen3-sata': 'sata_rcar',
+  'renesas,sata-r8a7795': 'sata_rcar',
+  'rockchip,rk3568-rknpu': 'RKNPU',
+  'rockchip,rk3568-vop': 'rockchip-vop2',
+};
+
+function driverNameOf(compatible: string[]): string {
+  for (const c of compatible) if (MASTER_DRIVERS[c]) return MASTER_DRIVERS[c];
+  const c = compatible[0] ?? 'device';
+  return c.includes(',') ? c.split(',')[1] : c;
+}
+
+const IOMMU_DRIVER_NAME: Record<string, string> = { 'rockchip-iommu': 'rk_iommu', 'ipmmu-vmsa': 'ipmmu-vmsa', 'apple-dart': 'apple-dart' };
+
+function toDmaDir(d: DmaDirection): DmaDir {
+  return d === 'to-device' ? 'DMA_TO_DEVICE' : d === 'from-device' ? 'DMA_FROM_DEVICE' : d === 'none' ? 'DMA_NONE' : 'DMA_BIDIRECTIONAL';
+}
+
+/** A streaming mapping made through dma-iommu, remembered for unmap. */
+interface IommuMapping {
+  iova: number;
+  size: number;
+  phys: number;
+}
+
+export class Kernel implements KernelApi {
+  readonly tracer: Tracer;
+  readonly clock;
+  readonly release: string;
+  readonly pageSize: number;
+  readonly board: Board;
+  readonly mem: PhysMem;
+  readonly preset: KernelPreset;
+  readonly klog: KLog;
+  readonly zones: ZoneLayout;
+  readonly swiotlb: Swiotlb | null;
+  readonly pages: PageAllocator;
+  readonly direct: DirectDma;
+  readonly core: IommuCore;
+  readonly bus: MmioBus;
+  readonly irq: IrqController;
+  readonly hw = new Map<string, IommuHw>();
+  readonly devices = new Map<string, LinuxDevice>();
+  readonly masters = new Map<string, DmaMaster>();
+  readonly rockchip: RockchipIommuDriver;
+  readonly ipmmu: IpmmuDriver;
+  readonly dart: AppleDartDriver;
+  /** Registered IOMMU instances by device name. */
+  readonly iommuDevices = new Map<string, IommuDevice>();
+  private readonly iommuMappings = new Map<string, IommuMapping[]>();
+  /** Power state of each power domain by name (all on at boot). */
+  readonly powerDomains = new Map<string, boolean>();
+  /** IRQ numbers a driver requests, when a scenario injects a wrong one (device -> irq). */
+  readonly irqOverride = new Map<string, number>();
+  probed = false;
+
+  constructor(readonly opts: KernelOptions) {
+    const { board, mem, tracer, preset } = opts;
+    this.board = board;
+    this.mem = mem;
+    this.tracer = tracer;
+    this.clock = tracer.clock;
+    this.preset = preset;
+    this.release = preset.name;
+    this.pageSize = opts.pageSize;
+    this.klog = new KLog(tracer);
+    this.tracer.printk('info', `Linux version ${preset.uname} (iommu-lab model of ${preset.name})`);
+    this.tracer.printk('info', `Machine model: ${board.model}`);
+    this.tracer.printk('info', `Kernel command line: ${[...opts.cmdline].map(([k, v]) => (v ? `${k}=${v}` : k)).join(' ')}`);
+
+    // Zones and the early reservations that decide which RAM the buddy allocator gets.
+    this.zones = computeZones({ ram: board.ram, dtDmaLimit: board.zoneDmaLimit });
+    const cmaBytes = parseCma(opts.cmdline.get('cma'));
+    const memblock = arm64BootMemblock(board.ram, { dtDmaLimit: board.zoneDmaLimit, cmaBytes });
+    const dramEnd = this.zones.dramEnd;
+    const addressingLimit = Math.floor(dramEnd / 4096) > Math.floor(this.zones.arm64DmaPhysLimit / 4096);
+    this.swiotlb = Swiotlb.boot({
+      mem,
+      pageSize: opts.pageSize,
+      cpus: opts.cpus ?? 4,
+      param: opts.cmdline.get('swiotlb') ?? null,
+      addressingLimit,
+      arm64DmaPhysLimit: this.zones.arm64DmaPhysLimit,
+      kmallocBounceRamBytes: mem.totalRam,
+      reserved: memblock.reserved,
+      tracer,
+      klog: this.klog,
+    });
+    if (this.swiotlb) memblock.reserve(this.swiotlb.start, this.swiotlb.end - this.swiotlb.start, 'swiotlb');
+    this.pages = new PageAllocator({
+      banks: board.ram,
+      reserved: memblock.reserved,
+      zones: this.zones,
+      tracer,
+      mem,
+      bootHistory: { ...DEFAULT_BOOT_HISTORY, seed: opts.seed, allocations: opts.bootAllocations ?? DEFAULT_BOOT_HISTORY.allocations },
+      nrCpus: opts.cpus ?? 4,
+    });
+    this.direct = new DirectDma({
+      mem,
+      pageSize: opts.pageSize,
+      swiotlb: this.swiotlb,
+      pages: this.pages,
+      zoneDmaLimit: this.zones.zoneDmaLimit ?? dmaBitMask(32),
+      capableRule: preset.dmaCapableRule,
+      tracer,
+      klog: this.klog,
+    });
+    const passthrough = opts.cmdline.get('iommu.passthrough');
+    const strict = opts.cmdline.get('iommu.strict');
+    this.core = new IommuCore(
+      tracer,
+      {
+        ...(passthrough !== undefined ? { passthrough: passthrough === '1' || passthrough === 'y' || passthrough === 'on' } : {}),
+        ...(strict !== undefined ? { strict: strict !== '0' && strict !== 'n' && strict !== 'off' } : {}),
+      },
+      preset.coreAttachFailure,
+    );
+
+    // Hardware.
+    this.bus = new MmioBus(tracer);
+    this.irq = new IrqController(this.clock, tracer);
+    this.buildHardware(opts.rockchipBeyondDteBase);
+    this.rockchip = new RockchipIommuDriver(this, this.core, preset.rockchipMatch, preset.rockchipOpsScope);
+    this.ipmmu = new IpmmuDriver(this, this.core, preset.ipmmuFree);
+    this.dart = new AppleDartDriver(this, this.core, preset.dartLargePage);
+  }
+
+  // ---- hardware --------------------------------------------------------------------------------
+
+  private buildHardware(beyond: BeyondWidth | undefined): void {
+    const iommus = this.board.iommus.filter((i) => i.enabled);
+    // IPMMU roots first: a leaf model needs its root.
+    const ordered = [...iommus].sort((a, b) => Number(isIpmmuLeaf(a)) - Number(isIpmmuLeaf(b)));
+    let ipmmuRoot: IpmmuVmsa | undefined;
+    for (const bi of ordered) {
+      const choice = chooseIommuHw(bi.compatible, bi.hwVersion, beyond ? { rockchipBeyondDteBase: beyond } : {});
+      if (!choice) continue;
+      const hw = createIommuHw(
+        { name: bi.name, choice, windows: bi.reg.length, irqs: bi.interrupts, ...(choice.family === 'ipmmu-vmsa' && isIpmmuLeaf(bi) ? { ipmmuRoot } : {}) },
+        { mem: this.mem, clock: this.clock, tracer: this.tracer, irq: this.irq },
+      );
+      if (hw instanceof IpmmuVmsa && !isIpmmuLeaf(bi)) ipmmuRoot = hw;
+      this.hw.set(bi.name, hw);
+      registerWindows(hw).forEach((win, i) => {
+        const r = bi.reg[i];
+        if (r) this.bus.map(r.base, Math.max(r.size, win.windowSize), win, `${bi.name}[${i}]`);
+      });
+      const dev = this.makeDevice(bi.name, IOMMU_DRIVER_NAME[choice.family] ?? choice.family, 'iommu', bi);
+      this.tracer.emit('hw', 'iommu_model', { dev: bi.name, family: choice.family, variant: choice.variant, reason: choice.reason });
+      void dev;
+    }
+    for (const bm of this.board.masters.filter((m) => m.enabled)) {
+      const spec = bm.iommus[0];
+      const hw = spec ? this.hw.get(spec.iommu) : undefined;
+      const master = new DmaMaster({
+        name: bm.name,
+        mem: this.mem,
+        busBits: bm.dmaBits ?? 40,
+        ...(hw ? { iommu: hw } : {}),
+        stream: spec?.ids[0] ?? 0,
+        localSize: 4 * 1024 * 1024,
+        tracer: this.tracer,
+      });
+      this.masters.set(bm.name, master);
+      this.makeDevice(bm.name, driverNameOf(bm.compatible), 'master', bm);
+    }
+  }
+
+  private makeDevice(name: string, driverName: string, kind: 'iommu' | 'master', b: BoardIommu | BoardMaster): LinuxDevice {
+    const dev = new Device(name, driverName) as LinuxDevice;
+    dev.kind = kind;
+    dev.board = b;
+    dev.tracer = this.tracer;
+    dev.dmaIoTlbMem = this.swiotlb;
+    dev.dmaGlobals = { pageSize: this.pageSize, maxPfn: Math.floor(this.zones.dramEnd / this.pageSize), zoneDmaLimit: this.zones.zoneDmaLimit ?? dmaBitMask(32) };
+    // of_dma_configure_id: dma-ranges give a range map and a bus limit; without them 6.12 sets no bus
+    // limit, while 4.20-rc1 derived a 32-bit bus mask from the default coherent mask.
+    const ranges = b.dmaRanges;
+    if (ranges && ranges.length) {
+      dev.dmaRangeMap = ranges.map((r) => ({ cpuStart: r.cpu, dmaStart: r.bus, size: r.size }));
+      const end = Math.max(...ranges.map((r) => r.bus + r.size));
+      dev.busDmaLimit = end - 1;
+    } else if (this.preset.busLimitWithoutDmaRanges === 'from-default-coherent-mask') {
+      dev.busDmaLimit = dmaBitMask(32);
+    }
+    this.devices.set(name, dev);
+    return dev;
+  }
+
+  device(name: string): LinuxDevice | undefined {
+    return this.devices.get(name);
+  }
+
+  hwOf(name: string): IommuHw | undefined {
+    return this.hw.get(name);
+  }
+
+  // ---- probe -----------------------------------------------------------------------------------
+
+  /** Probe every IOMMU driver (device-tree order, IPMMU root first), then configure every master. */
+  probeAll(): void {
+    if (this.probed) return;
+    this.probed = true;
+    const iommus = this.board.iommus.filter((i) => i.enabled && this.hw.has(i.name));
+    const ordered = [...iommus].sort((a, b) => Number(isIpmmuLeaf(a)) - Number(isIpmmuLeaf(b)));
+    for (const bi of ordered) this.probeIommu(bi);
+    for (const bm of this.board.masters.filter((m) => m.enabled)) this.probeMaster(bm);
+    this.deliverIrqs();
+  }
+
+  probeIommu(bi: BoardIommu): number {
+    const dev = this.devices.get(bi.name)!;
+    const irqs = bi.interrupts.map((n) => this.irqOverride.get(bi.name) ?? n);
+    const bases = bi.reg.map((r) => r.base);
+    let ret = -19;
+    const fam = chooseIommuHw(bi.compatible, bi.hwVersion)?.family;
+    let iommuDev: IommuDevice | undefined;
+    if (fam === 'rockchip-iommu') {
+      ret = this.rockchip.probe(dev, bi.compatible, bases, irqs, 'rockchip,disable-mmu-reset' in bi.props, () => this.isPowered(dev));
+      iommuDev = this.rockchip.iommus.find((i) => i.dev === dev)?.iommuDevice;
+    } else if (fam === 'ipmmu-vmsa') {
+      ret = this.ipmmu.probe(dev, bi.compatible, bases[0], irqs, isIpmmuLeaf(bi));
+      iommuDev = this.ipmmu.mmus.find((m) => m.dev === dev)?.iommuDevice;
+    } else if (fam === 'apple-dart') {
+      ret = this.dart.probe(dev, bi.compatible, bases[0], irqs);
+      iommuDev = this.dart.darts.find((d) => d.dev === dev)?.iommuDevice;
+    }
+    if (ret === 0 && iommuDev) this.iommuDevices.set(bi.name, iommuDev);
+    else {
+      this.tracer.devPrintk('warn', dev.driverName, dev.name, `probe with driver ${dev.driverName} failed with error ${ret}`);
+      this.tracer.emit('driver', 'probe_failed', { dev: dev.name, ret, failure: 'probe-failed', message: `${dev.name}: probe failed (${ret})` });
+    }
+    this.tracer.emit('driver', 'iommu_probe', { dev: bi.name, ret, family: fam });
+    return ret;
+  }
+
+  /** of_dma_configure for a master: masks, IOMMU probe, DMA ops. */
+  probeMaster(bm: BoardMaster): void {
+    const dev = this.devices.get(bm.name)!;
+    for (const spec of bm.iommus) {
+      const iommu = this.iommuDevices.get(spec.iommu);
+      if (!iommu) continue; // IOMMU absent or failed: the master uses dma-direct
+      const ret = this.core.probeDevice(dev, iommu, spec.ids);
+      if (ret) {
+        this.tracer.emit('iommu', 'master_without_iommu', { dev: dev.name, ret });
+        break;
+      }
+      const group = dev.iommuGroup!;
+      const dom = group.defaultDomain;
+      if (dom && isPaging(dom.type) && (dom.type === 'dma' || dom.type === 'dma-fq')) this.setupDmaOps(dev, dom);
+      break;
+    }
+    // The master's own driver sets the mask its hardware can drive.
+    if (bm.dmaBits) dmaSetMaskAndCoherent(dev, dmaBitMask(bm.dmaBits));
+  }
+
+  /** iommu_setup_dma_ops + iommu_dma_init_domain: the IOVA allocator of the domain. */
+  private setupDmaOps(dev: LinuxDevice, dom: IommuDomain): void {
+    if (!dom.dmaCookie) {
+      const granule = lowest(dom.pgsizeBitmap);
+      if (granule > this.pageSize && this.preset.dartLargePage !== 'large-granule') {
+        // init_iova_domain: BUG_ON(granule > PAGE_SIZE) (drivers/iommu/iova.c:46)
+        this.bug('drivers/iommu/iova.c', 46, 'init_iova_domain', ['init_iova_domain', 'iommu_dma_init_domain', 'iommu_setup_dma_ops', 'iommu_probe_device', 'of_iommu_configure', 'of_dma_configure_id', 'really_probe']);
+      }
+      if (granule > this.pageSize) this.warn('drivers/iommu/iova.c', 46, 'init_iova_domain');
+      try {
+        dom.dmaCookie = DmaIovaCookie.create(
+          { pgsizeBitmap: dom.pgsizeBitmap, apertureStart: dom.geometry.start, apertureEnd: dom.geometry.end || dmaBitMask(32), forceAperture: dom.geometry.forceAperture },
+          Math.max(this.pageSize, granule),
+          this.tracer,
+        );
+      } catch (e) {
+        if (e instanceof IovaBug) this.bug('drivers/iommu/iova.c', 46, 'init_iova_domain', ['init_iova_domain', 'iommu_dma_init_domain']);
+        throw e;
+      }
+    }
+    dev.dmaIommu = true;
+  }
+
+  // ---- KernelApi ---------------------------------------------------------------------------------
+
+  cpuRead32(pa: number, why: string): number {
+    const v = this.mem.read32(pa);
+    if (v === ACCESS_FAULT) this.pagingRequest(pa, why);
+    return v;
+  }
+
+  cpuWrite32(pa: number, value: number, why: string): void {
+    if (!this.mem.write32(pa, value)) this.pagingRequest(pa, why);
+    this.tracer.emit('cpu', 'write32', { pa, value: value >>> 0, why });
+  }
+
+  private pagingRequest(pa: number, why: string): never {
+    // A linear-map address with no RAM behind it: the kernel takes a translation fault.
+    return this.oopsAt(`Unable to handle kernel paging request at virtual address ${linearVa(pa)}`, pa, `${why} access`, []);
+  }
+
+  iommuAllocPage(gfp: number, why: string): number | null {
+    const pa = this.pages.iommuAllocPage(gfp);
+    const zone = pa === null ? 'none' : this.zoneName(pa);
+    this.tracer.emit('mm', 'iommu_alloc_page', { why, gfp, gfpText: GFP.formatGfpMode ? GFP.formatGfpMode(gfp) : hex(gfp), phys: pa, zone, above4G: pa !== null && pa >= 2 ** 32 });
+    if (pa === null) this.tracer.emit('mm', 'alloc_failed', { why, failure: 'alloc-failed', message: `${why}: page allocation failed` });
+    return pa;
+  }
+
+  zoneName(pa: number): string {
+    for (const z of this.zones.zones) if (pa >= z.start && pa < z.end) return z.name;
+    return 'none';
+  }
+
+  iommuFreePage(pa: number): void {
+    this.pages.iommuFreePage(pa);
+    this.tracer.emit('mm', 'iommu_free_page', { phys: pa, inSwiotlbPool: !!this.swiotlb?.contains(pa) });
+  }
+
+  gfp(name: string): number {
+    const v = (GFP as Record<string, unknown>)[name];
+    if (typeof v !== 'number') throw new Error(`unknown gfp flag ${name}`);
+    return v;
+  }
+
+  dmaMapSingle(kdev: KDevice, pa: number, size: number, dir: DmaDirection): number {
+    const dev = kdev as LinuxDevice;
+    if (dev.dmaIommu) return this.iommuDmaMap(dev, pa, size, dir);
+    return this.direct.mapPage(dev, pa, size, toDmaDir(dir)).dma;
+  }
+
+  dmaUnmapSingle(kdev: KDevice, dma: number, size: number, dir: DmaDirection): void {
+    const dev = kdev as LinuxDevice;
+    if (dev.dmaIommu) return this.iommuDmaUnmap(dev, dma, size);
+    this.direct.unmapPage(dev, dma, size, toDmaDir(dir));
+  }
+
+  dmaSyncSingleForDevice(kdev: KDevice, dma: number, size: number, dir: DmaDirection): void {
+    const dev = kdev as LinuxDevice;
+    if (dev.dmaIommu) return; // no bounce for trusted devices: cache maintenance only
+    this.direct.syncSingleForDevice(dev, dma, size, toDmaDir(dir));
+  }
+
+  dmaSyncSingleForCpu(kdev: KDevice, dma: number, size: number, dir: DmaDirection): void {
+    const dev = kdev as LinuxDevice;
+    if (dev.dmaIommu) return;
+    this.direct.syncSingleForCpu(dev, dma, size, toDmaDir(dir));
+  }
+
+  dmaSetMaskAndCoherent(kdev: KDevice, bits: number): number {
+    return dmaSetMaskAndCoherent(kdev as LinuxDevice, dmaBitMask(bits));
+  }
+
+  readl(addr: number): number {
+    return this.bus.readl(addr);
+  }
+
+  writel(addr: number, value: number): void {
+    this.bus.writel(addr, value);
+  }
+
+  requestIrq(irq: number, name: string, handler: () => IrqReturn): number {
+    this.irq.connect(irq, () => handler(), name);
+    return 0;
+  }
+
+  sleepUs(us: number): void {
+    this.clock.advance(us * 1000);
+  }
+
+  warn(file: string, line: number, fn: string): void {
+    this.tracer.printk('warn', `WARNING: CPU: 0 PID: 1 at ${file}:${line} ${fn}+0x0/0x0`);
+    this.tracer.emit('kernel', 'warn', { file, line, fn, failure: 'warn', message: `WARN_ON in ${fn} (${file}:${line})` });
+  }
+
+  oops(addr: number, pcSymbol: string, callTrace: string[]): never {
+    const text = addr < 4096 ? `Unable to handle kernel NULL pointer dereference at virtual address ${addr.toString(16).padStart(16, '0')}` : `Unable to handle kernel paging request at virtual address ${addr.toString(16).padStart(16, '0')}`;
+    return this.oopsAt(text, addr, pcSymbol, callTrace);
+  }
+
+  private oopsAt(first: string, addr: number, pc: string, callTrace: string[]): never {
+    const lines = [
+      first,
+      'Mem abort info:',
+      '  ESR = 0x96000004',
+      'Internal error: Oops: 96000004 [#1] PREEMPT SMP',
+      `CPU: 0 PID: 1 Comm: swapper/0 Not tainted ${this.preset.uname} #1`,
+      `Hardware name: ${this.board.model} (DT)`,
+      `pc : ${pc}`,
+      'Call trace:',
+      ...callTrace.map((f) => ` ${f}`),
+      '---[ end trace 0000000000000000 ]---',
+    ];
+    for (const l of lines) this.tracer.printk('emerg', l);
+    this.tracer.emit('kernel', 'oops', { addr, pc, failure: 'oops', message: first });
+    throw new KernelCrash('oops', lines);
+  }
+
+  bug(file: string, line: number, fn: string, callTrace: string[]): never {
+    const lines = [
+      `kernel BUG at ${file}:${line}!`,
+      'Internal error: Oops - BUG: 00000000f2000800 [#1] PREEMPT SMP',
+      `CPU: 0 PID: 1 Comm: swapper/0 Not tainted ${this.preset.uname} #1`,
+      `Hardware name: ${this.board.model} (DT)`,
+      `pc : ${fn}+0x0/0x0`,
+      'Call trace:',
+      ...callTrace.map((f) => ` ${f}`),
+      '---[ end trace 0000000000000000 ]---',
+    ];
+    for (const l of lines) this.tracer.printk('emerg', l);
+    this.tracer.emit('kernel', 'bug', { file, line, fn, failure: 'bug', message: `kernel BUG at ${file}:${line}` });
+    throw new KernelCrash('bug', lines);
+  }
+
+  isPowered(kdev: KDevice): boolean {
+    const pd = (this.devices.get(kdev.name)?.board as BoardIommu | undefined)?.powerDomain;
+    return pd === undefined ? true : this.powerDomains.get(pd) ?? true;
+  }
+
+  ramBase(): number {
+    return this.board.ram[0].base;
+  }
+
+  setDmaWindow(kdev: KDevice, cpuBase: number, size: number): void {
+    const dev = kdev as LinuxDevice;
+    dev.dmaRangeMap = [{ cpuStart: cpuBase, dmaStart: 0, size }];
+    dev.busDmaLimit = size - 1;
+    this.tracer.emit('dma', 'dma_window', { dev: dev.name, cpuBase, size });
+  }
+
+  // ---- power and fault injection -----------------------------------------------------------------
+
+  setPower(domain: string, on: boolean): void {
+    this.powerDomains.set(domain, on);
+    for (const bi of this.board.iommus) {
+      if (bi.powerDomain !== domain) continue;
+      const hw = this.hw.get(bi.name) as { setPower?(on: boolean): void; powered?: boolean } | undefined;
+      if (hw?.setPower) hw.setPower(on);
+      else if (hw && 'powered' in hw) hw.powered = on;
+    }
+    this.tracer.emit('hw', 'power', { domain, on });
+    // Runtime resume of a Rockchip IOMMU re-enables it for its domain (rk_iommu_resume).
+    if (on) for (const r of this.rockchip.iommus) if (this.isPowered(r.dev) && this.devices.get(r.dev.name)?.board?.powerDomain === domain) this.rockchip.resume(r);
+  }
+
+  // ---- DMA API through dma-iommu ---------------------------------------------------------------
+
+  private domainOf(dev: LinuxDevice): IommuDomain {
+    return dev.iommuGroup!.domain!;
+  }
+
+  private protOf(dir: DmaDirection, coherent: boolean): number {
+    const rw = dir === 'to-device' ? 1 : dir === 'from-device' ? 2 : 3;
+    return rw | (coherent ? 4 : 0);
+  }
+
+  /** iommu_dma_map_page + __iommu_dma_map. */
+  iommuDmaMap(dev: LinuxDevice, phys: number, size: number, dir: DmaDirection): number {
+    const dom = this.domainOf(dev);
+    const cookie = dom.dmaCookie as DmaIovaCookie;
+    const granule = lowest(dom.pgsizeBitmap);
+    const off = phys % granule;
+    const len = Math.ceil((size + off) / granule) * granule;
+    const dmaMask = dev.dmaMask ?? dmaBitMask(32);
+    const r = cookie.allocIova({ name: dev.name, driverName: dev.driverName, busDmaLimit: dev.busDmaLimit, pci32BitWorkaround: false }, len, dmaMask, (t) => dev.printk('notice', t));
+    if (!r.iova) {
+      this.tracer.emit('dma', 'iova_alloc_failed', { dev: dev.name, size: len, failure: 'map-failed', message: `no IOVA space for ${len} bytes` });
+      return DMA_MAPPING_ERROR;
+    }
+    const ret = this.core.map(dom, r.iova, phys - off, len, this.protOf(dir, dev.dmaCoherent), GFP.GFP_ATOMIC);
+    if (ret) {
+      cookie.freeIova(r.iova, len);
+      this.tracer.emit('dma', 'iommu_map_failed', { dev: dev.name, iova: r.iova, ret, failure: 'map-failed', message: `iommu_map returned ${ret}` });
+      return DMA_MAPPING_ERROR;
+    }
+    const list = this.iommuMappings.get(dev.name) ?? [];
+    list.push({ iova: r.iova, size: len, phys: phys - off });
+    this.iommuMappings.set(dev.name, list);
+    this.tracer.emit('dma', 'iommu_dma_map', { dev: dev.name, phys, size, iova: r.iova + off, granule, mappedPhys: phys - off, mappedSize: len, exposes: len - size });
+    return r.iova + off;
+  }
+
+  iommuDmaUnmap(dev: LinuxDevice, dma: number, size: number): void {
+    const dom = this.domainOf(dev);
+    const cookie = dom.dmaCookie as DmaIovaCookie;
+    const granule = lowest(dom.pgsizeBitmap);
+    const off = dma % granule;
+    const iova = dma - off;
+    const len = Math.ceil((size + off) / granule) * granule;
+    const phys = this.core.iovaToPhys(dom, iova);
+    if (!phys) this.warn('drivers/iommu/dma-iommu.c', 1234, 'iommu_dma_unmap_page');
+    const gather = newGather();
+    const n = this.core.unmapFast(dom, iova, len, gather);
+    if (n !== len) this.warn('drivers/iommu/dma-iommu.c', 838, '__iommu_dma_unmap');
+    dom.ops.iotlbSync?.(dom, gather);
+    cookie.freeIova(iova, len);
+    const list = this.iommuMappings.get(dev.name) ?? [];
+    const i = list.findIndex((m) => m.iova === iova);
+    if (i >= 0) list.splice(i, 1);
+  }
+
+  /** dma_alloc_coherent: dma-iommu (contiguous pages, mapped with the coherent mask) or dma-direct. */
+  dmaAllocCoherent(dev: LinuxDevice, size: number, gfp: number): { cpu: number | null; dma: number } {
+    if (!dev.dmaIommu) {
+      const r = this.direct.alloc(dev, size, gfp);
+      return { cpu: r.cpuPhys, dma: r.dma };
+    }
+    const dom = this.domainOf(dev);
+    const granule = lowest(dom.pgsizeBitmap);
+    const len = Math.ceil(size / Math.max(granule, this.pageSize)) * Math.max(granule, this.pageSize);
+    const pa = this.pages.allocPages(gfp | GFP.__GFP_ZERO, getOrder(len));
+    if (pa === null) {
+      this.tracer.emit('dma', 'coherent_alloc_failed', { dev: dev.name, size, failure: 'alloc-failed', message: 'dma_alloc_coherent: no pages' });
+      return { cpu: null, dma: DMA_MAPPING_ERROR };
+    }
+    const dma = this.iommuDmaMap(dev, pa, len, 'bidirectional');
+    return { cpu: pa, dma };
+  }
+
+  // ---- device DMA --------------------------------------------------------------------------------
+
+  /** A master moves bytes: reads memory into its buffer ('read') or writes its buffer out ('write'). */
+  deviceTransfer(master: string, access: 'read' | 'write', addr: number, len: number): TransferResult {
+    const m = this.masters.get(master);
+    if (!m) throw new Error(`no bus master ${master}`);
+    const res = access === 'read' ? m.read(addr, len) : m.write(addr, len);
+    this.tracer.emit('master', 'transfer', { master, access, addr, len, status: res.status, done: res.done, stoppedAt: res.stoppedAt, pages: res.pages.slice(0, 8), detail: res.detail });
+    this.deliverIrqs();
+    return res;
+  }
+
+  /** Let the CPU take pending interrupts (after each step and each device transfer). */
+  deliverIrqs(): void {
+    const r = this.irq.deliver();
+    for (const n of r.storms) {
+      this.tracer.printk('err', `irq ${n}: nobody cared (try booting with the "irqpoll" option)`);
+      this.tracer.printk('emerg', 'Disabling IRQ #' + n);
+      this.tracer.emit('kernel', 'irq_storm', { irq: n, failure: 'irq-storm', message: `IRQ ${n} kept firing and was disabled` });
+    }
+  }
+
+  /** Kernel-style one-line description of a physical address's origin (for --explain). */
+  describePhys(pa: number): string {
+    const inPool = this.swiotlb?.contains(pa) ? ' (swiotlb bounce pool)' : '';
+    return `${kPad(pa)} in ZONE_${this.zoneName(pa)}${inPool}`;
+  }
+}
+
+function isIpmmuLeaf(bi: BoardIommu): boolean {
+  return 'renesas,ipmmu-main' in bi.props;
+}
+
+function lowest(bitmap: number): number {
+  let b = 1;
+  while (b <= bitmap && Math.floor(bitmap / b) % 2 === 0) b *= 2;
+  return b;
+}
+
+function linearVa(pa: number): string {
+  // arm64 48-bit VA linear map: PAGE_OFFSET 0xffff000000000000 plus the physical offset (memstart 0).
+  const lo = pa.toString(16).padStart(12, '0');
+  return `ffff${lo}`;
+}
+
+function parseCma(v: string | undefined): number {
+  if (!v) return 0;
+  const m = /^(\d+)([KMG]?)$/i.exec(v);
+  if (!m) return 0;
+  const mult = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 }[m[2].toUpperCase() as '' | 'K' | 'M' | 'G'];
+  return Number(m[1]) * mult;
+}
+
+export { KernelCrash };
