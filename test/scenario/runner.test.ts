@@ -9,6 +9,7 @@ import {
   registerCrashAdapter,
   registerStep,
   runScenario,
+  stepHandler,
   unregisterStep,
   type StepHandler,
 } from '../../src/scenario/runner.js';
@@ -18,19 +19,30 @@ import { createMinimalWorld, type FailureRecord } from '../../src/scenario/world
 
 setupScenarioLayers();
 
-const toys: StepKind[] = [];
+// Toy handlers replace whatever a layer registered for the kind, and the layer's comes back afterwards,
+// so these tests hold whichever layers this build wires in.
+const saved: { kind: StepKind; prev: ReturnType<typeof stepHandler> }[] = [];
 function toy<K extends StepKind>(kind: K, h: StepHandler<K>): void {
-  registerStep(kind, h, { layer: 'toy' });
-  toys.push(kind);
+  saved.push({ kind, prev: stepHandler(kind) });
+  registerStep(kind, h, { layer: 'toy', replace: true });
+}
+function without(kind: StepKind): void {
+  saved.push({ kind, prev: stepHandler(kind) });
+  unregisterStep(kind);
 }
 afterEach(() => {
-  while (toys.length) unregisterStep(toys.pop()!);
+  while (saved.length) {
+    const { kind, prev } = saved.pop()!;
+    if (prev) registerStep(kind, prev.handler, { layer: prev.layer, replace: true });
+    else unregisterStep(kind);
+  }
 });
 
 const HEAD = 'title: toy\nboard: { profile: rk3568, ram: 2G }\n';
 
+/** Runs in the framework's own world (board, memory, tracer), whatever factory the build installs. */
 function run(text: string) {
-  return runScenario(loadScenarioText(text, 'toy.yaml'));
+  return runScenario(loadScenarioText(text, 'toy.yaml'), { factory: createMinimalWorld });
 }
 
 /** A toy fault injector: `power_off` with device = an outcome kind records that failure. */
@@ -64,12 +76,14 @@ describe('step registry', () => {
 
   it('refuses a second handler for the same kind unless told to replace it', () => {
     toy('probe', () => {});
+    saved.push({ kind: 'probe', prev: stepHandler('probe') });
     expect(() => registerStep('probe', () => {})).toThrow(/already has a handler from layer 'toy'/);
     registerStep('probe', (w) => w.tracer.printk('info', 'replaced'), { replace: true });
     expect(run(HEAD + 'steps: [{op: probe}]\n').log).toEqual(['[    0.000000] replaced']);
   });
 
   it('a step no layer implements is an input error at its op', () => {
+    without('attach');
     expect(() => run(HEAD + 'steps:\n  - op: attach\n    master: x\n')).toThrow(ScenarioError);
     try {
       run(HEAD + 'steps:\n  - op: attach\n    master: x\n');
