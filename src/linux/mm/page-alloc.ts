@@ -732,13 +732,13 @@ export class PageAllocator {
 
   /** kmalloc (SLUB size classes; see SlabAllocator). Physical address of the object, or null. */
   kmalloc(size: number, gfp: number): number | null {
-    this.slab ??= new SlabAllocator(this);
+    this.slab ??= new SlabAllocator(this, this.nrCpus);
     return this.slab.kmalloc(size, gfp);
   }
 
   kfree(pa: number | null): boolean {
     if (pa === null) return true;
-    this.slab ??= new SlabAllocator(this);
+    this.slab ??= new SlabAllocator(this, this.nrCpus);
     return this.slab.kfree(pa);
   }
 
