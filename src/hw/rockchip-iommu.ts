@@ -287,7 +287,7 @@ export class RockchipMmuInstance extends RegisterFile {
     poweredOffAccess: PoweredOffAccess,
     timing: MmioTiming,
   ) {
-    super(name, regDefs(owner.variant), 0x100, clock, tracer, poweredOffAccess, timing);
+    super(name, regDefs(owner.variant), 0x40, clock, tracer, poweredOffAccess, timing); // reg size in rk356x.dtsi
     this.tlb = new Iotlb({ ...owner.variant.iotlb, pageSize: 4096 });
     const tc = owner.variant.tableCache;
     this.tableCache = new TableLineCache(owner.bus, tc.lineBytes, tc.lines);
