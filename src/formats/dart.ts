@@ -182,6 +182,24 @@ function geometry(cfg: ResolvedConfig): Geometry {
   };
 }
 
+const geometryCache = new WeakMap<ResolvedConfig, Geometry>();
+
+/** geometry() once per resolved config: walk() is called per TLB miss by the hardware model. */
+function geometryOf(cfg: ResolvedConfig): Geometry {
+  let g = geometryCache.get(cfg);
+  if (!g) {
+    g = geometry(cfg);
+    geometryCache.set(cfg, g);
+  }
+  return g;
+}
+
+function walkFail(res: WalkResult, fault: FaultKind, detail: string): WalkResult {
+  res.fault = fault;
+  res.detail = detail;
+  return res;
+}
+
 /** (iova >> shift) & mask for any iova < 2^53, with div = 2^shift. */
 function field(iova: number, div: number, mask: number): number {
   return Math.floor(iova / div) & mask;
@@ -421,54 +439,51 @@ function makeFormat(L: DartLayout, name: string): PageTableFormat {
 
   const walk = (mem: MemReader, params: WalkParams, iova: number): WalkResult => {
     const cfg = params.cfg;
-    const g = geometry(cfg);
+    const g = geometryOf(cfg);
     const steps: WalkStep[] = [];
-    const notes: string[] = [];
     const res: WalkResult = { iova, phys: null, prot: 0, leafSize: 0, fault: null, steps };
-    const fail = (fault: FaultKind, detail: string): WalkResult => {
-      res.fault = fault;
-      res.detail = detail;
-      if (notes.length) res.notes = notes;
-      return res;
-    };
-    if (iova >= 2 ** cfg.ias) return fail('outside-ias', `IOVA ${hex(iova)} is beyond the ${cfg.ias}-bit input size`);
+    if (iova >= 2 ** cfg.ias) return walkFail(res, 'outside-ias', `IOVA ${hex(iova)} is beyond the ${cfg.ias}-bit input size`);
     const t = field(iova, g.tblDiv, g.nTtbrs - 1);
     const root = params.roots[t];
-    if (root === undefined) return fail('translation', `IOVA ${hex(iova)} selects TTBR${t}, which holds no table (no TTBR)`);
-    const e = [0, 0];
+    if (root === undefined) return walkFail(res, 'translation', `IOVA ${hex(iova)} selects TTBR${t}, which holds no table (no TTBR)`);
     const l1Idx = field(iova, g.l1Div, g.entries - 1);
     const l1At = root + l1Idx * 8;
-    if (!readEntry(mem, l1At, e)) return fail('bus', `reading L1 entry ${l1Idx} at ${hex(l1At)} (TTBR${t}): no memory answers there`);
-    let [lo, hi] = e;
+    let lo = mem.read32(l1At);
+    let hi = mem.read32(l1At + 4);
+    if (lo === ACCESS_FAULT || hi === ACCESS_FAULT) return walkFail(res, 'bus', `reading L1 entry ${l1Idx} at ${hex(l1At)} (TTBR${t}): no memory answers there`);
     const l1Valid = (lo & VALID) !== 0;
     steps.push({ level: 1, tableAddr: root, index: l1Idx, entryAddr: l1At, entryLo: lo, entryHi: hi, kind: l1Valid ? 'table' : lo === 0 && hi === 0 ? 'invalid' : 'bogus' });
-    if (!l1Valid) return fail('translation', `L1 entry ${l1Idx} at ${hex(l1At)} reads ${hex64(hi, lo)}: valid bit clear`);
-    if (lo & L.tableReservedLo || hi & L.tableReservedHi) notes.push(`L1 entry ${hex64(hi, lo)} has bits set that Linux never sets`);
+    if (!l1Valid) return walkFail(res, 'translation', `L1 entry ${l1Idx} at ${hex(l1At)} reads ${hex64(hi, lo)}: valid bit clear`);
+    if (lo & L.tableReservedLo || hi & L.tableReservedHi) (res.notes ??= []).push(`L1 entry ${hex64(hi, lo)} has bits set that Linux never sets`);
     const l2 = fieldToPa(L, lo, hi);
-    if (l2 >= 2 ** cfg.oas) return fail('address-size', `L1 entry names a table at ${hex(l2)}, beyond the ${cfg.oas}-bit output size`);
-    if (params.roots.includes(l2)) notes.push(`L1 entry ${l1Idx} names a top-level table (${hex(l2)}) as its L2 table`);
+    if (l2 >= 2 ** cfg.oas) return walkFail(res, 'address-size', `L1 entry names a table at ${hex(l2)}, beyond the ${cfg.oas}-bit output size`);
+    if (params.roots.includes(l2)) (res.notes ??= []).push(`L1 entry ${l1Idx} names a top-level table (${hex(l2)}) as its L2 table`);
     const l2Idx = field(iova, g.l2Div, g.entries - 1);
     const l2At = l2 + l2Idx * 8;
-    if (!readEntry(mem, l2At, e)) return fail('bus', `reading L2 entry ${l2Idx} at ${hex(l2At)} (table from L1 entry ${hex64(hi, lo)}): no memory answers there`);
-    [lo, hi] = e;
+    const l1Lo = lo;
+    const l1Hi = hi;
+    lo = mem.read32(l2At);
+    hi = mem.read32(l2At + 4);
+    if (lo === ACCESS_FAULT || hi === ACCESS_FAULT)
+      return walkFail(res, 'bus', `reading L2 entry ${l2Idx} at ${hex(l2At)} (table from L1 entry ${hex64(l1Hi, l1Lo)}): no memory answers there`);
     const l2Valid = (lo & VALID) !== 0;
     steps.push({ level: 2, tableAddr: l2, index: l2Idx, entryAddr: l2At, entryLo: lo, entryHi: hi, kind: l2Valid ? 'page' : lo === 0 && hi === 0 ? 'invalid' : 'bogus' });
-    if (!l2Valid) return fail('translation', `L2 entry ${l2Idx} at ${hex(l2At)} reads ${hex64(hi, lo)}: valid bit clear`);
-    if (lo & L.leafReservedLo || hi & L.leafReservedHi) notes.push(`leaf ${hex64(hi, lo)} has bits set that Linux never sets`);
-    if (L.variant === 'dart1' && !(lo & BIT1)) notes.push(`leaf has subpage protection enabled (bit 1 clear): window ${hex((hi >>> 20) & 0xfff)}..${hex((hi >>> 8) & 0xfff)}`);
-    const pa = fieldToPa(L, lo, hi);
-    const phys = pa + (iova % g.granule);
-    if (phys >= 2 ** cfg.oas) return fail('address-size', `output ${hex(phys)} is beyond the ${cfg.oas}-bit output size`);
+    if (!l2Valid) return walkFail(res, 'translation', `L2 entry ${l2Idx} at ${hex(l2At)} reads ${hex64(hi, lo)}: valid bit clear`);
+    if (lo & L.leafReservedLo || hi & L.leafReservedHi) (res.notes ??= []).push(`leaf ${hex64(hi, lo)} has bits set that Linux never sets`);
+    if (L.variant === 'dart1' && !(lo & BIT1))
+      (res.notes ??= []).push(`leaf has subpage protection enabled (bit 1 clear): window ${hex((hi >>> 20) & 0xfff)}..${hex((hi >>> 8) & 0xfff)}`);
+    const phys = fieldToPa(L, lo, hi) + (iova % g.granule);
+    if (phys >= 2 ** cfg.oas) return walkFail(res, 'address-size', `output ${hex(phys)} is beyond the ${cfg.oas}-bit output size`);
     res.phys = phys;
     res.prot = pteToProt(L, lo);
     res.leafSize = g.granule;
-    if (notes.length) res.notes = notes;
     return res;
   };
 
+
   const enumerate = (mem: MemReader, params: WalkParams): EnumerateResult => {
     const cfg = params.cfg;
-    const g = geometry(cfg);
+    const g = geometryOf(cfg);
     const mappings: MappingRun[] = [];
     const problems: WalkProblem[] = [];
     const e = [0, 0];
