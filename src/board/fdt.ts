@@ -91,7 +91,7 @@ export interface RangeEntry {
   /** Parent address translated to a CPU address, or undefined when translation fails (OF_BAD_ADDR). */
   cpu?: number;
   size: number;
-  /** PCI space flags cell, when the bus has one. */
+  /** PCI space flags (PCI_IO, PCI_MEM, 64-bit 4, prefetchable 8) from the phys.hi cell, on PCI buses. */
   flags?: number;
 }
 
@@ -416,7 +416,7 @@ export class Fdt {
     const fna = pci ? 1 : 0;
     const out: RangeEntry[] = [];
     for (let i = 0; i + np <= cells.length; i += np) {
-      const flags = pci ? pciSpaceFlags(cells[i]) : undefined;
+      const flags = pci ? pciFlags(cells[i]) : undefined;
       const child = this.number(cells, i + fna, na - fna, node, rprop);
       const cpu = this.translate(node, cells.slice(i + na, i + na + pna), rprop);
       const size = this.number(cells, i + na + pna, ns, node, rprop);
@@ -698,10 +698,24 @@ function withAdded(out: number[], flagCells: number, pna: number, offset: number
   return out;
 }
 
-/** The space code of a PCI phys.hi cell (bits 25:24: 1 = I/O, 2/3 = 32/64-bit memory), as of_bus_pci_get_flags. */
-function pciSpaceFlags(physHi: number): number {
+/**
+ * Flags of a PCI phys.hi cell as of_bus_pci_get_flags (address.c:121-144) derives them: bits 25:24 give
+ * I/O (1), 32-bit memory (2) or 64-bit memory (2|4); bit 30 prefetchable (8). Our own bit values.
+ */
+export const PCI_IO = 1;
+export const PCI_MEM = 2;
+const PCI_MEM_64 = 4;
+const PCI_PREFETCH = 8;
+function pciFlags(physHi: number): number {
   const ss = (physHi >>> 24) & 3;
-  return ss === 1 ? 1 : ss === 2 || ss === 3 ? 2 : 0;
+  let f = ss === 1 ? PCI_IO : ss === 2 ? PCI_MEM : ss === 3 ? PCI_MEM | PCI_MEM_64 : 0;
+  if (physHi & 0x40000000) f |= PCI_PREFETCH;
+  return f;
+}
+
+/** The space type alone (I/O vs memory), what of_bus_pci_map compares (address.c:184-197). */
+function pciSpaceFlags(physHi: number): number {
+  return pciFlags(physHi) & (PCI_IO | PCI_MEM);
 }
 
 function readBe32(b: Uint8Array, at: number): number {

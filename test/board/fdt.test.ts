@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { InputError } from '../../src/addr.js';
-import { Fdt, FDT_MAGIC } from '../../src/board/fdt.js';
+import { Fdt, FDT_MAGIC, PCI_MEM } from '../../src/board/fdt.js';
 import { boardFromFdt } from '../../src/board/from-dtb.js';
 
 const FIX = new URL('../fixtures/dtb/', import.meta.url);
@@ -73,7 +73,8 @@ describe('real blobs', () => {
     // PCIe dma-ranges <0x42000000 0 0 0 0 1 0>: 4 GiB at 0 -> the lowest DMA reach is 0xffffffff
     expect(fdt.dmaMaxCpuAddress()).toBe(0xffffffff);
     const pcie = fdt.node('/soc/pcie@fe000000')!;
-    expect(fdt.ranges(pcie, 'dma-ranges')).toEqual([{ child: 0, cpu: 0, size: 0x1_0000_0000, flags: 2 }]);
+    // phys.hi 0x42000000: space code 2 (32-bit memory) and bit 30 (prefetchable)
+    expect(fdt.ranges(pcie, 'dma-ranges')).toEqual([{ child: 0, cpu: 0, size: 0x1_0000_0000, flags: PCI_MEM | 8 }]);
     // iommu-map = <0 &ipmmu_hc 0 1>
     const map = fdt.iommuMap(pcie)!;
     expect(map.mask).toBe(0);
