@@ -5,6 +5,7 @@
  * IOVA split 10/10/12 (rockchip-iommu.c:316-336).
  */
 import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
 import { PhysMem } from '../../src/mem/phys-mem.js';
 import { SimClock, Tracer } from '../../src/trace/events.js';
 import { IrqController } from '../../src/hw/irq.js';
@@ -278,5 +279,62 @@ describe('RK3568 v1.0 block with a directory table above 4 GiB (seed 000)', () =
     expect(r.status).toBe('ok');
     expect(r.pages[0].phys).toBe(otherPage);
     expect(w.npu.check(bytes(64, 4)).ok).toBe(false);
+  });
+});
+
+describe('Rockchip translation agrees with a plain reference map (property)', () => {
+  it('for random mappings and accesses: mapped and permitted -> that page, otherwise a page fault', () => {
+    fc.assert(
+      fc.property(
+        fc.constantFrom('v1', 'v2'),
+        fc.uniqueArray(
+          fc.record({
+            vpn: fc.integer({ min: 0, max: 0xfffff }),
+            ppn: fc.integer({ min: 0x100, max: 0x7ffff }),
+            r: fc.boolean(),
+            w: fc.boolean(),
+          }),
+          { selector: (m) => m.vpn, maxLength: 40 },
+        ),
+        fc.array(fc.record({ pick: fc.nat(), offset: fc.integer({ min: 0, max: 4092 }), write: fc.boolean(), stray: fc.boolean() }), { maxLength: 40 }),
+        (variant, maps, accesses) => {
+          const w = world(variant);
+          const dt = 0x0010_0000;
+          const ptOf = new Map<number, number>();
+          let nextPt = 0x0020_0000;
+          const ref = new Map<number, { ppn: number; r: boolean; w: boolean }>();
+          for (const m of maps) {
+            const d = m.vpn >>> 10;
+            if (!ptOf.has(d)) {
+              ptOf.set(d, nextPt);
+              w.mem.write32(dt + d * 4, variant === 'v1' ? (nextPt | 1) >>> 0 : dteV2(nextPt));
+              nextPt += 0x1000;
+            }
+            const pa = m.ppn * 0x1000;
+            w.mem.write32(ptOf.get(d)! + (m.vpn & 0x3ff) * 4, variant === 'v1' ? pteV1(pa, m.r, m.w) : pteV2(pa, m.r, m.w));
+            ref.set(m.vpn, m);
+          }
+          rkEnable(w.clock, w.bases, variant === 'v1' ? (dt | 1) >>> 0 : dteV2(dt));
+          for (const a of accesses) {
+            const vpn = a.stray || maps.length === 0 ? (a.pick * 7919) % 0x100000 : maps[a.pick % maps.length].vpn;
+            const iova = vpn * 0x1000 + a.offset;
+            const m = ref.get(vpn);
+            const t = w.iommu.translate(0, iova, a.write ? 'write' : 'read');
+            if (m && (a.write ? m.w : m.r)) {
+              expect(t.status).toBe('ok');
+              expect(t.phys).toBe(m.ppn * 0x1000 + a.offset);
+            } else {
+              expect(t.status).toBe('fault');
+              expect(w.bases[0].readUint32(RK_MMU_PAGE_FAULT_ADDR)).toBe(iova);
+              // acknowledge as the driver's handler does
+              w.bases[0].writeUint32(RK_MMU_COMMAND, RK_CMD_ZAP_CACHE);
+              w.bases[0].writeUint32(RK_MMU_COMMAND, RK_CMD_PAGE_FAULT_DONE);
+              w.bases[0].writeUint32(0x18, 3);
+            }
+          }
+        },
+      ),
+      { numRuns: 60 },
+    );
   });
 });
