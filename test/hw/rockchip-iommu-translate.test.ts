@@ -202,6 +202,14 @@ describe('Rockchip IOMMU translation (v2 block)', () => {
     expect(w.npu.read(0x0080_0000, 4).status).toBe('ok');
   });
 
+  it('a DTE naming a page table in a RAM hole: the walker read fails, BUS_ERROR', () => {
+    const w = mapped();
+    w.mem.write32(w.dt + 3 * 4, dteV2(0x3_0000_0000)); // no RAM above 8 GiB here
+    expect(w.npu.read(0x00c0_0000, 4).status).toBe('bus-error');
+    expect(w.bases[0].readUint32(RK_MMU_INT_RAWSTAT)).toBe(2);
+    expect(w.bases[0].readUint32(RK_MMU_PAGE_FAULT_ADDR)).toBe(0x00c0_0000);
+  });
+
   it('after PAGE_FAULT_DONE without a mapping, the next access faults again', () => {
     const w = mapped();
     w.npu.read(0x0080_0000, 4);
