@@ -172,16 +172,21 @@ function log2(n: number): number {
 
 /**
  * The IOVA bits each level indexes, from the resolved config alone (no format knowledge): the leaf
- * level indexes the bits just above the granule offset, each level up `bits_per_level` more, the top
- * level everything up to ias (concatenated stage-2 roots index more than one level's worth).
+ * level indexes the bits just above the granule offset, each level up `bitsPerLevel` more, the top
+ * level everything up to ias (concatenated stage-2 roots index more than one level's worth) less any
+ * bits that choose among several top-level tables (DART's TTBR select, `tblBits`). The walk's first
+ * step is at the start level, so the last level is start + levels - 1.
  */
-function indexBits(cfg: ResolvedConfig, entryBytes: number, level: number, isTop: boolean): [number, number] {
+function indexBits(cfg: ResolvedConfig, entryBytes: number, startLevel: number, level: number, isTop: boolean): [number, number] {
   const g = log2(cfg.granule);
-  const bpl = typeof cfg.bits_per_level === 'number' ? (cfg.bits_per_level as number) : g - log2(entryBytes);
-  const first = typeof cfg.start_level === 'number' ? (cfg.start_level as number) : 1;
-  const last = first + cfg.levels - 1;
+  const num = (...keys: string[]) => {
+    for (const k of keys) if (typeof cfg[k] === 'number') return cfg[k] as number;
+    return undefined;
+  };
+  const bpl = num('bitsPerLevel', 'bits_per_level') ?? g - log2(entryBytes);
+  const last = startLevel + cfg.levels - 1;
   const lo = g + (last - level) * bpl;
-  const hi = isTop ? cfg.ias - 1 : lo + bpl - 1;
+  const hi = isTop ? cfg.ias - 1 - (num('tblBits', 'tbl_bits') ?? 0) : lo + bpl - 1;
   return [hi, lo];
 }
 
@@ -198,7 +203,7 @@ function explain(p: Prepared, r: WalkResult, dump: Dump): string {
   const say = (s: string) => lines.push(`  ${String.fromCharCode(97 + (letter++ % 26))}. ${s}`);
   r.steps.forEach((s, i) => {
     const top = i === 0;
-    const [hi, lo] = indexBits(cfg, fmt.entryBytes, s.level, top);
+    const [hi, lo] = indexBits(cfg, fmt.entryBytes, r.steps[0].level, s.level, top);
     const name = `level ${s.level}`;
     say(`${name} table at ${hex(s.tableAddr)}${top ? ' (the root)' : ''}`);
     if (hi >= lo && bitsOf(r.iova, hi, lo) === s.index) {

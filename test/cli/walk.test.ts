@@ -231,3 +231,24 @@ describe('printing helpers', () => {
     expect(suggestReads([])).toMatch(/nothing more to read/);
   });
 });
+
+describe('the bundled examples walk as examples/README.md says', () => {
+  const ex = (f: string) => join(import.meta.dirname, '../../examples', f);
+  it.skipIf(!has('rockchip-v2'))('rockchip-v2: DTE_ADDR 0xf1, the guide’s procedure for IOVA 0x1000', async () => {
+    const r = await cli(['walk', ex('rockchip-v2-above-4g.core'), '--format', 'rockchip-v2', '--root-reg', '0xf1', '--iova', '0x1000', '--explain']);
+    expect(r.code).toBe(0);
+    // The kernel's answer for this probe (examples/rockchip-v2-above-4g.json, tag map-start).
+    expect(r.out).toContain('physical address = 0xab00000000 + 0x0 = 0xab00000000 (READ|WRITE)');
+  });
+  it.skipIf(!has('arm-64-lpae-s1'))('arm-64-lpae-s1: four levels, each indexing its own 9 IOVA bits', async () => {
+    const r = await cli(['walk', ex('lpae-s1-4k-ias48-oas48.core'), '--format', 'arm-64-lpae-s1', '--granule', '4K', '--ias', '48', '--oas', '48', '--root-reg', '0x400000000000', '--iova', '0x40000000002a', '--explain']);
+    expect(r.code).toBe(0);
+    // 0x40000000002a = 2^46 + 0x2a: bits 47:39 = 2^7 = 128, every lower level index 0, offset 0x2a.
+    expect(r.out).toContain('index = IOVA bits 47:39 = (0x40000000002a >> 39) & 0x1ff = 128');
+    expect(r.out).toContain('index = IOVA bits 38:30 = (0x40000000002a >> 30) & 0x1ff = 0');
+    expect(r.out).toContain('index = IOVA bits 29:21 = (0x40000000002a >> 21) & 0x1ff = 0');
+    expect(r.out).toContain('index = IOVA bits 20:12 = (0x40000000002a >> 12) & 0x1ff = 0');
+    // The kernel's answer (examples/lpae-s1-4k-ias48-oas48.json, tag map-start+42).
+    expect(r.out).toMatch(/physical address = 0x900000000 \+ 0x2a = 0x90000002a/);
+  });
+});

@@ -230,6 +230,18 @@ describe('bad ELF input is one clear InputError naming the file and field', () =
     new DataView(b.buffer).setUint32(64 + 56 + 4, 0x1000, true); // descsz of the first note
     expectInputError(() => openDump(tmp(b)), /PT_NOTE\): note 0 \(namesz 11, descsz 4096\) runs past the end/);
   });
+  it('PN_XNUM: the program header count from section header 0 (sh_info)', () => {
+    const b = buildElfCore({ loads: [{ phys: 0x1000, data: words(0x5a5a5a5a) }] });
+    const withSh = new Uint8Array(b.length + 64);
+    withSh.set(b);
+    const dv = new DataView(withSh.buffer);
+    dv.setUint16(0x38, 0xffff, true); // e_phnum = PN_XNUM
+    dv.setUint32(0x28, b.length, true); // e_shoff
+    dv.setUint32(b.length + 0x2c, 1, true); // sh_info of section 0 = 1 program header
+    expect(openDump(tmp(withSh)).read32(0x1000)).toBe(0x5a5a5a5a);
+    dv.setUint32(0x28, 0, true);
+    expectInputError(() => openDump(tmp(withSh)), /PN_XNUM .* section header 0 .* missing or truncated/);
+  });
   it('writeElfCore writes what buildElfCore builds', () => {
     const p = join(dir, 'w.core');
     writeElfCore(p, { loads: [{ phys: 0x1000, data: words(9) }] });
