@@ -242,8 +242,9 @@ function availableUpTo(fdt: Fdt, n: FdtNode): boolean {
 
 function boardRam(fdt: Fdt, ramSpec: string | undefined, compatible: string[], notes: string[]): RamBank[] {
   if (ramSpec !== undefined) {
-    const r = resolveRam(ramSpec, ramFamilyFor(compatible));
-    notes.push(r.note);
+    const family = ramFamilyFor(compatible);
+    const r = resolveRam(ramSpec, family);
+    notes.push(r.note, ...(family?.notes ?? []));
     return r.banks;
   }
   const banks: RamBank[] = [];

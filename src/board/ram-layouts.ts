@@ -50,6 +50,7 @@ export const RAM_FAMILIES: RamFamily[] = [
     notes: [
       'RAM layout per size from board-memory-maps.md: U-Boot fab3b667b412 / faa05d48676 (DDR_MEM tags), boot logs of ODROID-M1 4G, Quartz64-B, ODROID-M1S 8G',
       'first 2 MiB [0, 0x200000) is BL31 on every size; the MMIO hole is 0xf0000000-0xffffffff',
+      '1G is not in the sheet: laid out by analogy with 2G (one bank above BL31)',
     ],
   },
   {

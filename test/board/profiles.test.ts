@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { InputError } from '../../src/addr.js';
 import { DTB_BLOBS } from '../../src/board/dtb-blobs.js';
-import { loadBoard, profileDtb, profileNames } from '../../src/board/profiles.js';
+import { ADDITION_SETS, loadBoard, profileDtb, profileNames } from '../../src/board/profiles.js';
 
 const FIX = new URL('../fixtures/dtb/', import.meta.url);
 const M = 1024 ** 2;
@@ -62,6 +62,30 @@ describe('rk3568 profile', () => {
   it('accepts extra node additions on top of the profile', () => {
     const b = loadBoard({ profile: 'rk3568', ram: '2G', add: [{ path: '/iommu@fde4b000', props: { compatible: 'rockchip,rk3568-iommu-v1' } }] });
     expect(b.iommus.find((i) => i.name === 'fde4b000.iommu')?.compatible).toEqual(['rockchip,rk3568-iommu-v1']);
+  });
+});
+
+describe('profile and .dtb agree', () => {
+  it('rk3568 profile = rk3568-rock-3b.dtb + the rk3568-npu addition set, for every RAM size', () => {
+    for (const ram of ['1G', '2G', '4G', '8G']) {
+      const p = loadBoard({ profile: 'rk3568', ram });
+      const d = loadBoard({ dtb: new URL('rk3568-rock-3b.dtb', FIX).pathname, ram, add: ADDITION_SETS['rk3568-npu'].additions });
+      expect(d.ram).toEqual(p.ram);
+      expect(d.iommus).toEqual(p.iommus);
+      expect(d.masters).toEqual(p.masters);
+      expect(d.zoneDmaLimit).toEqual(p.zoneDmaLimit);
+    }
+  });
+
+  it('salvator-x and t8103 profiles = their .dtb files', () => {
+    for (const [profile, file] of [
+      ['r8a7795-salvator-x', 'r8a77951-salvator-x.dtb'],
+      ['t8103', 't8103-j274.dtb'],
+    ]) {
+      const p = loadBoard({ profile });
+      const d = loadBoard({ dtb: new URL(file, FIX).pathname });
+      expect({ ...d, name: p.name, source: p.source, notes: p.notes }).toEqual(p);
+    }
   });
 });
 
