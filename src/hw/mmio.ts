@@ -124,9 +124,9 @@ export abstract class RegisterFile implements MmioDevice {
   /** Subclasses: called after time advanced, before an access is served (apply due state changes). */
   protected settle(): void {}
 
-  /** Value software reads; default: the stored value. */
-  protected onRead(_reg: RegDef, stored: number): number {
-    return stored;
+  /** Value software reads; default: the stored value (write-only registers read 0). */
+  protected onRead(reg: RegDef, stored: number): number {
+    return reg.access === 'wo' ? 0 : stored;
   }
 
   /**
