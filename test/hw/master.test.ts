@@ -49,7 +49,8 @@ describe('DmaMaster without an IOMMU', () => {
         const after = m.readBytes(0x2000_0000, 9000)!;
         const want = before.slice();
         want.set(data.subarray(0, Math.min(n, 9000 - off)), off);
-        expect(after.subarray(0, 9000)).toEqual(want.subarray(0, 9000));
+        // first differing byte, -1 when identical (a deep toEqual on 9000 bytes is slow)
+        expect(after.findIndex((b, i) => b !== want[i])).toBe(-1);
       }),
       { numRuns: 25 },
     );
