@@ -280,6 +280,8 @@ class Geometry {
   readonly ptesPerTable: number;
   /** 2^ARM_LPAE_LVL_SHIFT(l) = block size at level l. */
   readonly blockSize = [0, 0, 0, 0];
+  /** ARM_LPAE_LVL_SHIFT(l). */
+  readonly shift = [0, 0, 0, 0];
   readonly idxMask = [0, 0, 0, 0];
   readonly oasLimit: number;
   readonly iasLimit: number;
@@ -301,6 +303,7 @@ class Geometry {
     for (let l = 0; l < LPAE_MAX_LEVELS; l++) {
       const shift = (LPAE_MAX_LEVELS - l) * cfg.bitsPerLevel + 3;
       this.blockSize[l] = 2 ** shift;
+      this.shift[l] = shift;
       // ARM_LPAE_LVL_IDX: the start level indexes with pgd_bits bits (LP:56-62).
       this.idxMask[l] = (l === cfg.startLevel ? 2 ** cfg.pgdBits : 2 ** cfg.bitsPerLevel) - 1;
       // 4K: blocks at 1 and 2; 16K: at 2; 64K: at 2, and at 1 (4T) only with 52-bit output.
@@ -744,18 +747,25 @@ class LpaeTable implements PageTable {
   iovaToPhys(iova: number): number {
     const geo = this.geo;
     const mem = this.mem;
+    // IOVA as two 32-bit halves once, so every index below is integer shifts (no float division).
+    const ilo = iova >>> 0;
+    const ihi = ((iova - ilo) / TWO32) >>> 0;
+    const shift = geo.shift;
     let table = this.pgd;
     for (let lvl = geo.start; lvl < LPAE_MAX_LEVELS; lvl++) {
-      const ptep = table + (Math.floor(iova / geo.blockSize[lvl]) & geo.idxMask[lvl]) * 8;
+      const s = shift[lvl];
+      const idx = (s >= 32 ? ihi >>> (s - 32) : (ilo >>> s) | (ihi << (32 - s))) & geo.idxMask[lvl];
+      const ptep = table + idx * 8;
       let lo = mem.read32(ptep);
       let hi = mem.read32(ptep + 4);
       if (lo === ACCESS_FAULT || hi === ACCESS_FAULT) lo = hi = 0;
       if (lo === 0 && hi === 0) return 0;
       if (lvl === LPAE_MAX_LEVELS - 1 ? (lo & TYPE_MASK) === TYPE_TABLE : (lo & TYPE_MASK) === TYPE_BLOCK) {
-        const bs = geo.blockSize[lvl];
-        return orAddr(geo.addrOf(lo, hi), iova % bs);
+        // iopte_to_paddr(pte) | (iova & (block size - 1)): an OR, as the kernel does (LP:759-760).
+        if (s < 32 && !geo.g64k) return (hi & 0xffff) * TWO32 + (((lo & 0xfffff000) | (ilo & ((1 << s) - 1))) >>> 0);
+        return orAddr(geo.addrOf(lo, hi), iova % geo.blockSize[lvl]);
       }
-      table = geo.addrOf(lo, hi);
+      table = geo.g64k ? geo.addrOf(lo, hi) : (hi & 0xffff) * TWO32 + ((lo & 0xfffff000) >>> 0);
     }
     return 0;
   }
