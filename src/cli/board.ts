@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import { parse as parseYaml } from 'yaml';
 import { InputError, formatSize, hex } from '../addr.js';
 import type { NodeAddition } from '../board/from-dtb.js';
-import { ADDITION_SETS, findProfile, loadBoard, profileNames } from '../board/profiles.js';
+import { ADDITION_SETS, findProfile, loadBoard, profileNames, PROFILES } from '../board/profiles.js';
 import type { Board, BoardIommu } from '../board/types.js';
 import { zoneBoundaries, zoneRangesText, type ZoneBoundaries } from '../board/zones.js';
 import type { SetExit } from './commands.js';
@@ -12,7 +12,10 @@ import type { SetExit } from './commands.js';
 const HELP = `
 A board is what the kernel learns from the device tree: RAM banks, the IOMMU instances (compatible, MMIO
 base, interrupt, power domain, clocks) and the bus masters behind each one. It comes from a built-in
-profile (${profileNames().join(', ')}) or a real .dtb file.
+profile or a real .dtb file. Profiles (each built from a real .dtb plus data):
+${Object.values(PROFILES)
+  .map((p) => `  ${p.name.padEnd(20)} ${p.description}${p.defaultRam ? ` (default RAM ${p.defaultRam})` : ''}`)
+  .join('\n')}
 
 RAM: --ram SIZE lays SIZE out as real boards of that SoC family do (an 8 GiB RK3568 has 4 GiB at
 0x1_0000_0000; a 4 GiB one has 256 MiB at 0x1_f000_0000); "4G/no-high-alias" is the variant of old
