@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { cli } from './run-helpers.js';
+import { listScenarioFiles } from '../../src/scenario/library.js';
 
 const LIB = fileURLToPath(new URL('../fixtures/scenario/lib/', import.meta.url));
 const ROUNDTRIP = join(LIB, 'cpu-roundtrip.yaml');
@@ -84,5 +85,20 @@ describe('iommu-lab run', () => {
     const ja = await cli(['run', OVERWRITTEN, '--json']);
     const jb = await cli(['run', OVERWRITTEN, '--json']);
     expect(ja.out).toBe(jb.out);
+  });
+
+  it('is deterministic on every built-in scenario: two runs, identical JSON with all events', async () => {
+    for (const e of listScenarioFiles()) {
+      const twice = async () => {
+        try {
+          return [await cli(['run', e.file, '--json', '--explain']), await cli(['run', e.file, '--json', '--explain'])];
+        } catch (err) {
+          throw new Error(`scenarios/${e.name}: internal error: ${(err as Error).stack}`, { cause: err });
+        }
+      };
+      const [a, b] = await twice();
+      expect(a.out.length, e.name).toBeGreaterThan(0);
+      expect(a.out === b.out, `${e.name}: two runs differ`).toBe(true);
+    }
   });
 });
