@@ -184,8 +184,8 @@ export class Kernel implements KernelApi {
     this.bus = new MmioBus(tracer);
     this.irq = new IrqController(this.clock, tracer);
     this.buildHardware(opts.rockchipBeyondDteBase);
-    this.rockchip = new RockchipIommuDriver(this, this.core, preset.rockchipMatch, preset.rockchipOpsScope);
-    this.ipmmu = new IpmmuDriver(this, this.core, preset.ipmmuFree);
+    this.rockchip = new RockchipIommuDriver(this, this.core, preset.rockchipMatch, preset.rockchipOpsScope, preset.rockchipStallAcksStaleFault);
+    this.ipmmu = new IpmmuDriver(this, this.core, preset.ipmmuFree, preset.ipmmuAllowlist);
     this.dart = new AppleDartDriver(this, this.core, preset.dartLargePage);
   }
 

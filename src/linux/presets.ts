@@ -24,7 +24,7 @@ export interface KernelPreset {
   /** uname -r as the Oops header prints it. */
   uname: string;
   /** dma_capable: the device mask alone (before b4ebe6063204) or min_not_zero(mask, bus limit) (after). */
-  dmaCapableRule: 'mask-only' | 'mask-and-bus-limit';
+  dmaCapableRule: 'device-mask-only' | 'mask-and-bus-limit';
   /** Where bus_dma_limit comes from when the DT has no dma-ranges: 6.12 leaves it 0; 4.20-rc1's
    *  of_dma_configure derived a 32-bit bus mask from the default coherent mask. */
   busLimitWithoutDmaRanges: 'none' | 'from-default-coherent-mask';
@@ -36,7 +36,16 @@ export interface KernelPreset {
   /** What the core prints when a device's first domain attach fails. */
   coreAttachFailure: 'warn-default-domain' | 'group-add-failed';
   dartLargePage: DartLargePagePolicy;
+  /** ipmmu_device_is_allowed on R-Car Gen3: 'all', or the device names opted in (PCI devices always are).
+   *  The 4.x presets carry the SATA whitelist patch the seed-002 report applied. */
+  ipmmuAllowlist: 'all' | string[];
+  /** rk_iommu_enable_stall acknowledges a stale PAGE_FAULT_ACTIVE before stalling (this Debian tree has it,
+   *  rockchip-iommu.c:424-435; vanilla 6.12 and older kernels do not). */
+  rockchipStallAcksStaleFault: boolean;
 }
+
+/** The R-Car Gen3 opt-in list of 6.12 (ipmmu-vmsa.c devices_allowlist). */
+export const IPMMU_ALLOWLIST_612 = ['ee100000.mmc', 'ee120000.mmc', 'ee140000.mmc', 'ee160000.mmc'];
 
 export const RK_OPS_V1: RkOpsRow = { entries: 'v1', dmaBits: 32, gfpFlags: 'GFP_DMA32', origin: 'iommu_data_ops_v1 (rockchip,iommu)' };
 export const RK_OPS_V2_612: RkOpsRow = { entries: 'v2', dmaBits: 40, gfpFlags: '', origin: 'iommu_data_ops_v2 after 2a7e6400f72b (tables from all memory)' };
@@ -54,6 +63,8 @@ const V612: KernelPreset = {
   ipmmuFree: { nullGuard: 'destroy_context', rootOffset: 0x38 },
   coreAttachFailure: 'warn-default-domain',
   dartLargePage: 'force-bypass',
+  ipmmuAllowlist: IPMMU_ALLOWLIST_612,
+  rockchipStallAcksStaleFault: true,
 };
 
 export const PRESETS: Record<string, KernelPreset> = {
@@ -82,12 +93,14 @@ export const PRESETS: Record<string, KernelPreset> = {
     name: 'v4.19',
     description: '4.19: dma_capable checks the device mask only; IPMMU free path unguarded',
     uname: '4.19.0',
-    dmaCapableRule: 'mask-only',
+    dmaCapableRule: 'device-mask-only',
     busLimitWithoutDmaRanges: 'from-default-coherent-mask',
     rockchipMatch: { 'rockchip,iommu': RK_OPS_V1 },
     ipmmuFree: { nullGuard: 'none', rootOffset: 0x38 },
     coreAttachFailure: 'group-add-failed',
     dartLargePage: 'paging-bug-on',
+    ipmmuAllowlist: ['ee300000.sata'],
+    rockchipStallAcksStaleFault: false,
   },
   'v4.20-rc1': {
     ...V612,
@@ -100,6 +113,8 @@ export const PRESETS: Record<string, KernelPreset> = {
     ipmmuFree: { nullGuard: 'none', rootOffset: 0x38 },
     coreAttachFailure: 'group-add-failed',
     dartLargePage: 'paging-bug-on',
+    ipmmuAllowlist: ['ee300000.sata'],
+    rockchipStallAcksStaleFault: false,
   },
   'v4.20-rc1+ipmmu-guard': {
     ...V612,
@@ -112,6 +127,8 @@ export const PRESETS: Record<string, KernelPreset> = {
     ipmmuFree: { nullGuard: 'domain_free', rootOffset: 0x38 },
     coreAttachFailure: 'group-add-failed',
     dartLargePage: 'paging-bug-on',
+    ipmmuAllowlist: ['ee300000.sata'],
+    rockchipStallAcksStaleFault: false,
   },
   'v6.12+dart-fake-bypass': {
     ...V612,
@@ -131,4 +148,20 @@ export function getPreset(name: string): KernelPreset {
   const p = PRESETS[name];
   if (!p) throw new InputError(`unknown kernel preset '${name}' (known: ${Object.keys(PRESETS).join(', ')})`);
   return p;
+}
+
+/**
+ * A preset with some fields replaced (a scenario's `kernel_config`): any (gfp, mask) row a user writes,
+ * another dma_capable rule, another allowlist. Unknown fields are input errors naming the field.
+ */
+export function withOverrides(base: KernelPreset, overrides: Record<string, unknown> | undefined): KernelPreset {
+  if (!overrides) return base;
+  const out: Record<string, unknown> = { ...base };
+  for (const [k, v] of Object.entries(overrides)) {
+    if (!(k in base) || k === 'name') throw new InputError(`kernel_config: unknown preset field '${k}' (fields: ${Object.keys(base).filter((x) => x !== 'name').join(', ')})`);
+    const cur = (base as unknown as Record<string, unknown>)[k];
+    if (cur && typeof cur === 'object' && !Array.isArray(cur) && v && typeof v === 'object' && !Array.isArray(v)) out[k] = { ...cur, ...v };
+    else out[k] = v;
+  }
+  return out as unknown as KernelPreset;
 }

@@ -12,7 +12,7 @@ import type { PageTable, WalkResult } from '../formats/types.js';
 import { PhysMem } from '../mem/phys-mem.js';
 import { SimClock, Tracer } from '../trace/events.js';
 import { Kernel, KernelCrash, type LinuxDevice } from '../linux/kernel.js';
-import { getPreset } from '../linux/presets.js';
+import { getPreset, withOverrides } from '../linux/presets.js';
 import { DMA_MAPPING_ERROR } from '../linux/dma/u64.js';
 import type { DmaDirection } from '../linux/kapi.js';
 import * as GFP from '../linux/mm/gfp.js';
@@ -35,6 +35,12 @@ export const createKernelWorld: WorldFactory = (scenario, ctx) => {
     preset = getPreset(world.kernelPreset);
   } catch (err) {
     if (err instanceof InputError) throw new ScenarioPathError(['kernel'], err.message);
+    throw err;
+  }
+  try {
+    preset = withOverrides(preset, scenario.kernel_config as Record<string, unknown> | undefined);
+  } catch (err) {
+    if (err instanceof InputError) throw new ScenarioPathError(['kernel_config'], err.message);
     throw err;
   }
   const beyondProp = board.iommus.map((i) => i.props['iommu-lab,beyond-dte-base']).find((v) => typeof v === 'string') as string | undefined;

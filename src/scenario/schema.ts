@@ -332,6 +332,10 @@ export const Scenario = z
       .optional()
       .describe('kernel preset: v6.12 (default), v6.12-revert-2a7e6400, v6.12+rk3568-iommu-v1, v4.19, v4.20-rc1, ...'),
     cmdline: z.string().optional().describe('kernel command line, e.g. "iommu.passthrough=0 iommu.strict=1 swiotlb=force"'),
+    kernel_config: z
+      .record(z.string(), z.unknown())
+      .optional()
+      .describe('override fields of the kernel preset (src/linux/presets.ts), e.g. {rockchipMatch: {"rockchip,rk3568-iommu": {entries: v2, dmaBits: 32, gfpFlags: "", origin: custom}}}'),
     page_size: z.enum(['4K', '16K']).optional().describe('CPU page size (default 4K)'),
     seed: z.number().int().nonnegative().optional().describe('boot-history seed: which other allocations happened at boot'),
     steps: z.array(Step),

@@ -117,6 +117,8 @@ export class IpmmuDriver {
     readonly k: KernelApi,
     readonly core: IommuCore,
     readonly freePolicy: IpmmuFreePolicy,
+    /** ipmmu_device_is_allowed: 'all', or the opted-in device names (PCI devices always pass). */
+    readonly allowlist: 'all' | string[] = 'all',
   ) {
     this.ops = {
       name: 'ipmmu-vmsa',
@@ -128,6 +130,9 @@ export class IpmmuDriver {
       },
       probeDevice: (dev) => (dev.iommuPriv ? 0 : -ENODEV),
       ofXlate: (dev, iommu, ids) => {
+        // R-Car Gen3 needs an opt-in per device (ipmmu_of_xlate -> ipmmu_device_is_allowed).
+        const gen3 = (iommu.priv as IpmmuDevice).features.hasCacheLeafNodes;
+        if (gen3 && this.allowlist !== 'all' && !dev.isPci && !this.allowlist.includes(dev.name)) return -ENODEV;
         dev.iommuPriv = iommu.priv;
         dev.iommuFwspec = { iommu, ids };
         return 0;

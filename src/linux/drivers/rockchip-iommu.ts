@@ -96,6 +96,8 @@ export class RockchipIommuDriver {
     readonly matchTable: Record<string, RkOpsRow>,
     /** One global rk_ops (6.12) or ops per IOMMU device (the per-device-ops patch). */
     readonly opsScope: 'global' | 'per-device' = 'global',
+    /** Whether enable_stall first acknowledges a stale PAGE_FAULT_ACTIVE (this Debian tree) or not. */
+    readonly stallAcksStaleFault = true,
   ) {
     const identityOps = { attachDev: (d: IommuDomain, dev: IommuClientDevice) => this.identityAttach(d, dev) };
     this.ops = {
@@ -365,7 +367,8 @@ export class RockchipIommuDriver {
   private enableStall(iommu: RkIommu): number {
     if (this.allStatus(iommu, ST_STALL_ACTIVE)) return 0;
     if (!this.allStatus(iommu, ST_PAGING_ENABLED)) return 0;
-    for (const b of iommu.bases) if (this.read(b, STATUS) & ST_PAGE_FAULT_ACTIVE) this.write(b, COMMAND, CMD_PAGE_FAULT_DONE);
+    if (this.stallAcksStaleFault)
+      for (const b of iommu.bases) if (this.read(b, STATUS) & ST_PAGE_FAULT_ACTIVE) this.write(b, COMMAND, CMD_PAGE_FAULT_DONE);
     this.command(iommu, CMD_ENABLE_STALL);
     const ret = pollTimeout(this.k, () => this.allStatus(iommu, ST_STALL_ACTIVE), POLL_PERIOD_US, POLL_TIMEOUT_US);
     if (ret) for (const b of iommu.bases) this.err(iommu, `Enable stall request timed out, status: ${kHexAlt(this.read(b, STATUS), 8)}`);
