@@ -250,14 +250,18 @@ function missingJson(m: MissingRead[]): Record<string, unknown>[] {
   return m.map((x) => ({ addr: hex(x.addr), len: x.len }));
 }
 
-/** The commands to type on the board for reads a transcript lacks (busybox devmem and Rockchip io). */
+/**
+ * The commands to type on the board for reads a transcript lacks: one word with busybox devmem (or
+ * Rockchip io), a longer run with `io -4 -l` or busybox `hexdump -C` of /dev/mem, whose output the
+ * transcript reader accepts as it is.
+ */
 export function suggestReads(missing: MissingRead[]): string {
-  const words = new Set<number>();
-  for (const m of missing) for (let a = m.addr - (m.addr % 4); a < m.addr + m.len; a += 4) words.add(a);
-  const sorted = [...words].sort((a, b) => a - b);
-  if (sorted.length === 0) return 'nothing more to read: the transcript holds every word this walk needs\n';
-  const lines = ['next reads to do on the board (either tool), then paste the output and run again:'];
-  for (const a of sorted) lines.push(`  devmem ${hex(a)} 32        # or: io -4 ${hex(a)}`);
+  if (missing.length === 0) return 'nothing more to read: the transcript holds every word this walk needs\n';
+  const lines = ['next reads to do on the board (either command), then paste the output and run again:'];
+  for (const m of missing) {
+    if (m.len <= 4) lines.push(`  devmem ${hex(m.addr)} 32        # or: io -4 ${hex(m.addr)}`);
+    else lines.push(`  io -4 -l ${hex(m.len)} ${hex(m.addr)}        # or: hexdump -C -s ${hex(m.addr)} -n ${m.len} /dev/mem`);
+  }
   return lines.join('\n') + '\n';
 }
 

@@ -58,7 +58,7 @@ export class DevmemDump implements Dump {
   /** Lines that held a value, counted per form, for messages. */
   readonly forms = { devmem: 0, io: 0, hexdump: 0 };
   private readonly missing: MissingRead[] = [];
-  private readonly missingSeen = new Set<number>();
+  private readonly missingSeen = new Set<string>();
   private segs: DumpSegment[] | null = null;
 
   constructor(
@@ -89,9 +89,26 @@ export class DevmemDump implements Dump {
     this.segs = null;
   }
 
-  isBacked(addr: number, len: number): boolean {
+  private has(addr: number, len: number): boolean {
     for (let i = 0; i < len; i++) if (!this.bytes.has(addr + i)) return false;
     return true;
+  }
+
+  /**
+   * Whether the transcript holds [addr, addr+len). A walker asks this before reading a whole table,
+   * so a "no" is remembered as a missing read too: that is what the user must read next.
+   */
+  isBacked(addr: number, len: number): boolean {
+    if (this.has(addr, len)) return true;
+    this.noteMissing(addr, len);
+    return false;
+  }
+
+  private noteMissing(addr: number, len: number): void {
+    const key = `${addr}:${len}`;
+    if (this.missingSeen.has(key)) return;
+    this.missingSeen.add(key);
+    this.missing.push({ addr, len });
   }
 
   read32(addr: number): number {
@@ -101,13 +118,7 @@ export class DevmemDump implements Dump {
   }
 
   readBytes(addr: number, len: number): Uint8Array | null {
-    if (!this.isBacked(addr, len)) {
-      if (!this.missingSeen.has(addr)) {
-        this.missingSeen.add(addr);
-        this.missing.push({ addr, len });
-      }
-      return null;
-    }
+    if (!this.isBacked(addr, len)) return null;
     const out = new Uint8Array(len);
     for (let i = 0; i < len; i++) out[i] = this.bytes.get(addr + i) as number;
     return out;
@@ -117,8 +128,22 @@ export class DevmemDump implements Dump {
     return `missing: read ${hex(addr)} (${len} bytes) is not in the transcript ${this.path}`;
   }
 
+  /**
+   * What the walk wanted and the transcript lacks, as runs of whole 32-bit words (the unit devmem and
+   * `io -4` read), merged and in address order.
+   */
   missingReads(): MissingRead[] {
-    return this.missing.slice();
+    const words = new Set<number>();
+    for (const m of this.missing)
+      for (let a = m.addr - (m.addr % 4); a < m.addr + m.len; a += 4) if (!this.has(a, 4)) words.add(a);
+    const sorted = [...words].sort((a, b) => a - b);
+    const out: MissingRead[] = [];
+    for (const a of sorted) {
+      const last = out[out.length - 1];
+      if (last && last.addr + last.len === a) last.len += 4;
+      else out.push({ addr: a, len: 4 });
+    }
+    return out;
   }
 
   segments(): DumpSegment[] {

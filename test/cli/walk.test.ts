@@ -9,7 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { hexHiLo, suggestReads, table } from '../../src/cli/walk.js';
-import { buildElfCore } from '../../src/dump/elf-writer.js';
+import { buildElfCore, loadsFromPhysMem } from '../../src/dump/elf-writer.js';
+import { buildTranscript } from '../../src/dump/transcript-writer.js';
+import { PhysMem } from '../../src/mem/phys-mem.js';
 import { formatNames } from '../../src/formats/index.js';
 import { cli } from './walk-helpers.js';
 
@@ -198,6 +200,45 @@ describe.skipIf(!has('rockchip-v1'))('rockchip-v1 tables built by hand', () => {
   });
 });
 
+describe.skipIf(!has('rockchip-v1'))('the manual procedure as a loop: paste, get the next reads, repeat', () => {
+  it('converges on the same mappings as the full dump', async () => {
+    const dt = page32({ 0: 0x2a0e0001, 3: 0x2a0f0001 });
+    const pt0 = page32({ 1: 0x3b000007, 2: 0x3b001003 });
+    const pt3 = page32({ 1023: 0x3c000005 });
+    const mem = new PhysMem([{ base: 0, size: 0x4000_0000 }]);
+    mem.writeBytes(0x2a0d0000, dt);
+    mem.writeBytes(0x2a0e0000, pt0);
+    mem.writeBytes(0x2a0f0000, pt3);
+    const core = tmp(buildElfCore({ loads: loadsFromPhysMem(mem) }));
+    const args = ['--format', 'rockchip-v1', '--root-reg', '0x2a0d0001', '--json'];
+    const full = JSON.parse((await cli(['walk', core, ...args])).out);
+    expect(full.mappings.map((m: { iova: string }) => m.iova)).toEqual(['0x1000', '0x2000', '0xfff000']);
+
+    // Start from what the guide's steps a-f give: DTE_ADDR, one DTE, one PTE.
+    let transcript = 'io -4 0xff8f3f00\nff8f3f00:  2a0d0001\ndevmem 0x2a0d0000 32\n0x2A0E0001\nio -4 0x2a0e0004\n2a0e0004:  3b000007\n';
+    let rounds = 0;
+    for (; rounds < 6; rounds++) {
+      const path = tmp(transcript, `loop${rounds}.txt`);
+      const r = await cli(['walk', path, ...args.slice(0, -1), '--suggest']);
+      expect(r.code).toBe(0);
+      const wanted = [...r.out.matchAll(/^ {2}(?:devmem (0x[0-9a-f]+) 32|io -4 -l (0x[0-9a-f]+) (0x[0-9a-f]+))/gm)];
+      if (wanted.length === 0) {
+        expect(r.out).toContain('nothing more to read');
+        break;
+      }
+      for (const w of wanted) {
+        const [addr, len] = w[1] ? [Number(w[1]), 4] : [Number(w[3]), Number(w[2])];
+        transcript += buildTranscript(mem, 'io', [[addr, len]]);
+      }
+    }
+    expect(rounds).toBeGreaterThan(0);
+    expect(rounds).toBeLessThan(6);
+    const last = JSON.parse((await cli(['walk', tmp(transcript, 'final.txt'), ...args])).out);
+    expect(last.mappings).toEqual(full.mappings);
+    expect(last.missing).toEqual([]);
+  });
+});
+
 describe.skipIf(!has('arm-64-lpae-s1'))('arm-64-lpae-s1: a table that points back into itself', () => {
   // 4K granule, ias 39: levels 1..3. Root 0x40000000: entry 0 is a table descriptor (bits 1:0 = 0b11)
   // naming the root itself; entry 1 is a table to 0x40001000 whose entry 0 names the root again.
@@ -225,9 +266,9 @@ describe('printing helpers', () => {
   it('table aligns columns', () => {
     expect(table([['A', 'BB', 'C'], ['aaa', 'b', 'c']])).toBe('A    BB  C\naaa  b   c\n');
   });
-  it('suggestReads covers every word of a wider read', () => {
-    expect(suggestReads([{ addr: 0x1004, len: 8 }])).toContain('devmem 0x1004 32');
-    expect(suggestReads([{ addr: 0x1004, len: 8 }])).toContain('devmem 0x1008 32');
+  it('suggestReads: devmem for a word, io -4 -l or hexdump for a run', () => {
+    expect(suggestReads([{ addr: 0x1004, len: 4 }])).toContain('devmem 0x1004 32        # or: io -4 0x1004');
+    expect(suggestReads([{ addr: 0x1000, len: 0x1000 }])).toContain('io -4 -l 0x1000 0x1000        # or: hexdump -C -s 0x1000 -n 4096 /dev/mem');
     expect(suggestReads([])).toMatch(/nothing more to read/);
   });
 });
