@@ -76,6 +76,9 @@ describe('config resolution (LP:854-1163)', () => {
     const s48 = rc('arm-64-lpae-s2', { granule: 4096, ias: 48 });
     expect([s48.startLevel, s48.pgdSize, s48.concatenated, s48.tcr.sl]).toEqual([0, 4096, false, 2]);
     // 64K ias 48: 3 levels from level 1, SL0 = ~1 & 3 = 2, TG0 64K = 1
+    // arm-32-lpae-s2 with ias 40 goes the same way (LP:1155-1163): 8K root at level 1, VTCR.PS 40-bit = 2.
+    const s32 = rc('arm-32-lpae-s2', { ias: 40, oas: 40 });
+    expect([s32.startLevel, s32.pgdSize, s32.tcr.sl, s32.tcr.ps, s32.tcr.tsz]).toEqual([1, 8192, 1, 2, 24]);
     const s64 = rc('arm-64-lpae-s2', { granule: 65536, ias: 48 });
     expect([s64.startLevel, s64.tcr.sl, s64.tcr.tg]).toEqual([1, 2, 1]);
   });
