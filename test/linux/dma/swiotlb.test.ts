@@ -139,3 +139,40 @@ describe('bounce copies are real bytes', () => {
     expect(pool.totalUsed).toBe(0);
   });
 });
+
+describe('trace events and kernel log', () => {
+  it('a bounced map, sync and unmap each emit an event with their addresses; "buffer is full" reaches printk', async () => {
+    const { Tracer } = await import('../../../src/trace/events.js');
+    const tracer = new Tracer();
+    const mem = new PhysMem([
+      { base: 0x4000_0000, size: 0x4000_0000 },
+      { base: 0x1_0000_0000, size: 16 << 20 },
+    ]);
+    const klog = new KLog(tracer);
+    const pool = Swiotlb.boot({ mem, pageSize: 4096, cpus: 1, param: '128', klog, tracer, arm64DmaPhysLimit: 0x8000_0000 });
+    if (!pool) throw new Error('no pool');
+    const direct = new DirectDma({ mem, pageSize: 4096, swiotlb: pool, klog, tracer });
+    const dev = new Device('fde4b000.iommu', 'rk_iommu', { dmaMask: dmaBitMask(32) });
+    dev.dmaIoTlbMem = pool;
+    const m = direct.mapPage(dev, 0x1_0000_0000, 0x1000, 'DMA_TO_DEVICE');
+    direct.syncSingleForDevice(dev, m.dma, 0x1000, 'DMA_TO_DEVICE');
+    direct.unmapPage(dev, m.dma, 0x1000, 'DMA_TO_DEVICE');
+    const types = tracer.events.map((e) => `${e.layer}:${e.type}`);
+    expect(types).toEqual([
+      'swiotlb:swiotlb_init',
+      'swiotlb:swiotlb_bounced',
+      'swiotlb:swiotlb_bounce',
+      'swiotlb:swiotlb_map',
+      'dma:dma_map_page',
+      'swiotlb:swiotlb_bounce',
+      'dma:dma_sync_single_for_device',
+      'dma:dma_sync_single_for_cpu',
+      'swiotlb:swiotlb_release',
+      'dma:dma_unmap_page',
+    ]);
+    expect(tracer.events[3].data).toMatchObject({ orig: 0x1_0000_0000, tlb: pool.start, slot: 0, nslots: 2 });
+    // a 512 KiB map cannot fit a 256 KiB pool
+    direct.mapPage(dev, 0x1_0000_0000, 0x80000, 'DMA_TO_DEVICE');
+    expect(tracer.log.at(-1)?.text).toBe('rk_iommu fde4b000.iommu: swiotlb buffer is full (sz: 524288 bytes), total 128 (slots), used 0 (slots)');
+  });
+});
