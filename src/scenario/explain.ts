@@ -12,6 +12,7 @@
  */
 import { hex } from '../addr.js';
 import { formatTimestamp, type TraceEvent } from '../trace/events.js';
+import { eventText } from './event-text.js';
 import type { RunResult } from './runner.js';
 
 export interface ExplainContext {
@@ -92,7 +93,8 @@ export function explainRun(r: Pick<RunResult, 'events' | 'decisive' | 'outcome'>
     }
     if (!chosen.has(e.seq)) continue;
     const ex = explainerFor(e);
-    const text = ex ? ex(e, ctx) : `${e.layer}: ${e.type}`;
+    // An event named as a cause but without an explainer is still shown, with its raw fields.
+    const text = ex ? ex(e, ctx) : eventText(e);
     if (text === undefined) continue;
     if (pendingStep) {
       lines.push(explainerFor(pendingStep)!(pendingStep, ctx)!);

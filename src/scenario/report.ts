@@ -1,33 +1,15 @@
 /** How a run is shown: kernel log, trace, observations, causal chain, outcome and checks; or as JSON. */
 import { formatTimestamp, type TraceEvent } from '../trace/events.js';
+import { eventText, jsonReplacer } from './event-text.js';
 import { explainRun } from './explain.js';
 import type { RunResult } from './runner.js';
 
-const HEX_KEY = /addr|iova|phys|dma|pa$|base|pfn|mask|va$|pte|dte|entry|value|val$|reg|status|offset|size|limit|end$|start|slot/i;
-
-function fieldText(k: string, v: unknown): string {
-  if (typeof v === 'number') return Number.isInteger(v) && v >= 10 && HEX_KEY.test(k) ? '0x' + v.toString(16) : String(v);
-  if (typeof v === 'string') return /^[\w.:/+-]+$/.test(v) ? v : JSON.stringify(v);
-  if (v instanceof Uint8Array) return Buffer.from(v).toString('hex');
-  return JSON.stringify(v, jsonReplacer);
-}
-
 /** One ftrace-like line: "[    0.000100] layer:type key=value ...". */
 export function formatEvent(e: TraceEvent): string {
-  const fields = Object.entries(e.data)
-    .filter(([, v]) => v !== undefined)
-    .map(([k, v]) => `${k}=${fieldText(k, v)}`)
-    .join(' ');
-  return `${formatTimestamp(e.time)} ${e.layer}:${e.type}${fields ? ' ' + fields : ''}`;
+  return `${formatTimestamp(e.time)} ${eventText(e)}`;
 }
 
-/** JSON.stringify replacer: byte arrays as hex strings, nothing JSON cannot hold. */
-export function jsonReplacer(_k: string, v: unknown): unknown {
-  if (v instanceof Uint8Array) return Buffer.from(v).toString('hex');
-  if (typeof v === 'bigint') return '0x' + v.toString(16);
-  if (v instanceof Map) return Object.fromEntries(v);
-  return v;
-}
+export { jsonReplacer };
 
 export interface ReportOptions {
   trace?: boolean;
