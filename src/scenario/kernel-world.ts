@@ -471,7 +471,7 @@ function liveTable(k: Kernel, device: string): LiveTable | undefined {
     const format = iommu?.row.entries === 'v1' ? 'rockchip-v1' : 'rockchip-v2';
     const fmt = getFormat(format);
     const cfg = fmt.resolveConfig({});
-    if (!(raw & 1)) return undefined;
+    if (raw === 0) return undefined;
     return { format, roots: fmt.decodeRootRegister(raw, cfg), cfg, rootText: `DTE_ADDR ${hex(raw)}` };
   }
   for (const g of k.core.groups) {

@@ -453,6 +453,8 @@ export class RockchipIommuDriver {
 
   private err(iommu: RkIommu, text: string): void {
     this.k.tracer.devPrintk('err', DRIVER, iommu.dev.name, text);
+    if (/timed out|not functioning/.test(text))
+      this.k.tracer.emit('driver', 'rk_timeout', { dev: iommu.dev.name, failure: 'timeout', message: `${iommu.dev.name}: ${text}` });
   }
 
   /** log_iova: walks the tables through the CPU linear map from the DTE_ADDR register. */
