@@ -357,8 +357,12 @@ function buildIommu(fdt: Fdt, n: FdtNode, notes: string[]): BoardIommu {
   if (dr) it.dmaRanges = dr;
   const model = iommuModel(it.compatible);
   if (model) it.model = model.format ? { driver: model.driver, variant: model.variant, format: model.format } : { driver: model.driver, variant: model.variant };
-  const main = fdt.phandleList(n, 'renesas,ipmmu-main', null, 1)[0];
-  if (main) it.ipmmuMain = { iommu: deviceName(fdt, main.target), index: main.args[0] };
+  // Gen3 writes <&ipmmu_mm index>, Gen4 just <&ipmmu_mm>; the driver only tests for presence.
+  const mainCells = fdt.has(n, 'renesas,ipmmu-main') ? fdt.cells(n, 'renesas,ipmmu-main') : undefined;
+  const mainNode = mainCells?.length ? fdt.byPhandle(mainCells[0]) : undefined;
+  if (mainCells?.length && !mainNode)
+    throw fdt.err(`${n.path}: 'renesas,ipmmu-main' refers to phandle ${hex(mainCells[0])}, which no node has`, n.props.get('renesas,ipmmu-main')?.offset ?? -1);
+  if (mainNode) it.ipmmuMain = mainCells && mainCells.length > 1 ? { iommu: deviceName(fdt, mainNode), index: mainCells[1] } : { iommu: deviceName(fdt, mainNode) };
   const hw = fdt.string(n, 'iommu-lab,hw-version');
   if (hw !== undefined) it.hwVersion = hw;
   if (it.reg.length === 0 && fdt.has(n, 'reg')) notes.push(`${n.path}: reg cannot be translated to a CPU address (${hex(fdt.reg(n)[0]?.busAddress ?? 0)})`);

@@ -37,6 +37,9 @@ const TABLE: Record<string, IommuModel> = {
   'arm,mmu-400': { driver: 'arm-smmu', variant: 'mmu-400 (v1)', source: SMMU },
   'arm,mmu-401': { driver: 'arm-smmu', variant: 'mmu-401', source: SMMU },
   'arm,mmu-500': { driver: 'arm-smmu', variant: 'mmu-500', source: SMMU },
+  'cavium,smmu-v2': { driver: 'arm-smmu', variant: 'cavium smmu-v2', source: SMMU },
+  'nvidia,smmu-500': { driver: 'arm-smmu', variant: 'mmu-500 (nvidia)', source: SMMU },
+  'qcom,smmu-v2': { driver: 'arm-smmu', variant: 'qcom smmu-v2', source: SMMU },
   'arm,smmu-v3': { driver: 'arm-smmu-v3', variant: 'smmu-v3', source: 'drivers/iommu/arm/arm-smmu-v3/arm-smmu-v3.c:4729 (stage 1: ARM_64_LPAE_S1, stage 2: ARM_64_LPAE_S2, :2452-2461)' },
 };
 

@@ -52,7 +52,7 @@ export interface BoardIommu {
    * IPMMU cache (leaf) instances name their root in "renesas,ipmmu-main" = <&root index>; an instance
    * without it is its own root (ipmmu-vmsa.c:1050-1055). BoardIommu.name of the root and the index.
    */
-  ipmmuMain?: { iommu: string; index: number };
+  ipmmuMain?: { iommu: string; index?: number };
 }
 
 export interface BoardIrq {

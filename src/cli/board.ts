@@ -111,7 +111,7 @@ export function boardText(b: Board, zones: ZoneBoundaries | undefined): string {
     if (i.clockNames.length) parts.push(`clocks ${i.clockNames.join(', ')}`);
     parts.push(`#iommu-cells ${i.iommuCells}`);
     if (i.hwVersion) parts.push(`IP v${i.hwVersion}`);
-    if (i.ipmmuMain) parts.push(`ipmmu-main ${i.ipmmuMain.iommu} #${i.ipmmuMain.index}`);
+    if (i.ipmmuMain) parts.push(`ipmmu-main ${i.ipmmuMain.iommu}${i.ipmmuMain.index !== undefined ? ` #${i.ipmmuMain.index}` : ''}`);
     out.push(`      ${parts.join('  ')}`);
     if (i.dmaRanges) out.push(`      bus dma-ranges: ${i.dmaRanges.map((d) => `${hex(d.bus)} -> ${hex(d.cpu)} (${hex(d.size)})`).join(', ')}`);
     const behind = b.masters.filter((m) => m.iommus.some((e) => e.iommu === i.name));

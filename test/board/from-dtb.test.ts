@@ -213,6 +213,16 @@ describe('node additions', () => {
     expect(b.masters.find((m) => m.name === 'f0001000.my-master')?.iommus).toEqual([{ iommu: 'f0000000.my-iommu', ids: [] }]);
   });
 
+  it('read renesas,ipmmu-main with (Gen3) and without (Gen4, r8a779f0.dtsi) an index', () => {
+    const fdt = Fdt.parse(new Uint8Array(readFileSync(path('r8a77951-salvator-x.dtb'))), 'salvator');
+    applyAdditions(fdt, [
+      { path: '/soc/iommu@ee480000', props: { compatible: 'renesas,rcar-gen4-ipmmu-vmsa', reg: [0, 0xee480000, 0, 0x20000], 'renesas,ipmmu-main': ['&/soc/iommu@e67b0000'], '#iommu-cells': [1] } },
+    ]);
+    const b = boardFromFdt(fdt, { name: 'x', source: 'dtb' });
+    expect(b.iommus.find((i) => i.name === 'ee480000.iommu')?.ipmmuMain).toEqual({ iommu: 'e67b0000.iommu' });
+    expect(b.iommus.find((i) => i.name === 'e6570000.iommu')?.ipmmuMain).toEqual({ iommu: 'e67b0000.iommu', index: 2 });
+  });
+
   it('reject bad additions with one InputError', () => {
     expect(() => applyAdditions(fresh(), [{ path: '/nope/x@1', props: {} }])).toThrow(InputError);
     expect(() => applyAdditions(fresh(), [{ path: '/x@1', props: { iommus: ['&/missing'] } }])).toThrow(/names no node/);
