@@ -627,8 +627,11 @@ class LpaeTable implements PageTable {
 
   // ---------------------------------------------------------------- unmap
 
-  /** arm_lpae_unmap_pages (LP:709-725). */
-  unmapPages(iova: number, pgsize: number, pgcount: number): number {
+  /**
+   * arm_lpae_unmap_pages (LP:709-725). Entries cleared at their own level queue tlb_add_page only with a
+   * gather that is not queued (LP:694-696); a block split calls it regardless (LP:634-635).
+   */
+  unmapPages(iova: number, pgsize: number, pgcount: number, gather?: { queued: boolean } | null): number {
     if (!pgsize || andBits(pgsize, this.cfg.pgsizeBitmap) !== pgsize || !pgcount) {
       this.warn(715, '!pgsize || (pgsize & cfg->pgsize_bitmap) != pgsize || !pgcount');
       return 0;
@@ -637,10 +640,11 @@ class LpaeTable implements PageTable {
       this.warn(720, 'iaext');
       return 0;
     }
-    return this.unmap(iova, pgsize, pgcount, this.geo.start, this.pgd, true);
+    const addPages = gather === undefined || (gather !== null && !gather.queued);
+    return this.unmap(iova, pgsize, pgcount, this.geo.start, this.pgd, addPages);
   }
 
-  /** __arm_lpae_unmap (LP:644-707). `gather` says whether the caller passed an iotlb gather. */
+  /** __arm_lpae_unmap (LP:644-707). `gather`: whether entries cleared here queue tlb_add_page. */
   private unmap(iova: number, size: number, pgcount: number, lvl: number, table: number, gather: boolean): number {
     const geo = this.geo;
     for (;;) {

@@ -111,8 +111,12 @@ export interface PageTable {
   /** The base-register values a driver would program, by register name (hex strings for > 32 bits). */
   registers(): Record<string, string>;
   mapPages(iova: number, paddr: number, pgsize: number, pgcount: number, prot: number): MapResult;
-  /** Returns bytes unmapped (0 when nothing was mapped there). */
-  unmapPages(iova: number, pgsize: number, pgcount: number): number;
+  /**
+   * Returns bytes unmapped (0 when nothing was mapped there). `gather` is the caller's
+   * iommu_iotlb_gather as io-pgtable sees it: omitted = a strict gather (tlbAddPage per unmapped entry),
+   * null = none (no tlbAddPage), { queued: true } = a flush-queue gather (tlbAddPage skipped).
+   */
+  unmapPages(iova: number, pgsize: number, pgcount: number, gather?: { queued: boolean } | null): number;
   /** The kernel's iova_to_phys: 0 when not mapped. Allocation-free. */
   iovaToPhys(iova: number): number;
   /** Free every table page (free_io_pgtable_ops). */

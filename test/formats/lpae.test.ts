@@ -279,6 +279,19 @@ describe('map/unmap paths', () => {
     expect(t.iovaToPhys(0x40_1000)).toBe(0);
   });
 
+  it('tlb_add_page follows the gather: strict, none, queued; a split adds the page regardless (LP:634, 694)', () => {
+    const { t, host } = setup('arm-64-lpae-s1');
+    t.mapPages(0x1000, 0x9000, 0x1000, 3, RW);
+    expect(t.unmapPages(0x1000, 0x1000, 1, null)).toBe(0x1000);
+    expect(t.unmapPages(0x2000, 0x1000, 1, { queued: true })).toBe(0x1000);
+    expect(host.rec.addPage).toEqual([]);
+    expect(t.unmapPages(0x3000, 0x1000, 1, { queued: false })).toBe(0x1000);
+    expect(host.rec.addPage).toEqual([{ iova: 0x3000, granule: 0x1000 }]);
+    t.mapPages(0x4000_0000, 0x4000_0000, 0x20_0000, 1, RW);
+    expect(t.unmapPages(0x4000_0000, 0x1000, 1, { queued: true })).toBe(0x1000);
+    expect(host.rec.addPage.at(-1)).toEqual({ iova: 0x4000_0000, granule: 0x1000 });
+  });
+
   it('a block mapped over a page table replaces it, without tlb_add_page (LP:336-349)', () => {
     const { t, host } = setup('arm-64-lpae-s1');
     expect(t.mapPages(0x40_0000, 0x1000_0000, 0x1000, 1, RW).ret).toBe(0);
