@@ -159,9 +159,23 @@ export function withOverrides(base: KernelPreset, overrides: Record<string, unkn
   const out: Record<string, unknown> = { ...base };
   for (const [k, v] of Object.entries(overrides)) {
     if (!(k in base) || k === 'name') throw new InputError(`kernel_config: unknown preset field '${k}' (fields: ${Object.keys(base).filter((x) => x !== 'name').join(', ')})`);
-    const cur = (base as unknown as Record<string, unknown>)[k];
-    if (cur && typeof cur === 'object' && !Array.isArray(cur) && v && typeof v === 'object' && !Array.isArray(v)) out[k] = { ...cur, ...v };
-    else out[k] = v;
+    out[k] = deepMerge((base as unknown as Record<string, unknown>)[k], v);
   }
-  return out as unknown as KernelPreset;
+  const p = out as unknown as KernelPreset;
+  for (const [compat, row] of Object.entries(p.rockchipMatch)) {
+    if (row.entries !== 'v1' && row.entries !== 'v2') throw new InputError(`kernel_config: rockchipMatch.${compat}.entries must be v1 or v2`);
+    if (!Number.isInteger(row.dmaBits) || row.dmaBits < 24 || row.dmaBits > 64) throw new InputError(`kernel_config: rockchipMatch.${compat}.dmaBits must be a bit count (24..64)`);
+    if (row.gfpFlags !== '' && row.gfpFlags !== 'GFP_DMA32') throw new InputError(`kernel_config: rockchipMatch.${compat}.gfpFlags must be "" or GFP_DMA32`);
+  }
+  return p;
+}
+
+/** Objects merge key by key (a row can change one field); anything else replaces. */
+function deepMerge(cur: unknown, v: unknown): unknown {
+  const isObj = (x: unknown): x is Record<string, unknown> => !!x && typeof x === 'object' && !Array.isArray(x);
+  if (!isObj(cur) || !isObj(v)) return v;
+  const out: Record<string, unknown> = { ...cur };
+  for (const [k, x] of Object.entries(v)) out[k] = deepMerge(cur[k], x);
+  if (!('origin' in v) && 'origin' in cur && Object.keys(v).some((k) => k !== 'origin')) out.origin = `${String(cur.origin)}, changed by kernel_config`;
+  return out;
 }
