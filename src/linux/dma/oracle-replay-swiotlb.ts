@@ -135,7 +135,13 @@ export function replaySwiotlb(trace: JsonObject): ReplayResult {
   };
   log.add(-1, { fn: 'setup' }, { pool: poolCfg, messages: messagesOf(expectedMsgs, -1) }, { pool: restrictTo(poolCfg, setupOurs), messages: messagesOf(klog.messages as OracleMessage[], -1) });
 
-  const direct = new DirectDma({ mem, pageSize, swiotlb: pool, klog });
+  const direct = new DirectDma({
+    mem,
+    pageSize,
+    swiotlb: pool,
+    klog,
+    ...(typeof cfg.cache_line_size === 'number' ? { cacheLineSize: cfg.cache_line_size } : {}),
+  });
   /** Live mappings: tlb address -> mapping size (to find a mapping's base for harness writes). */
   const mappings = new Map<number, number>();
   const mappingOf = (addr: number): [number, number] | null => {
@@ -168,6 +174,9 @@ export function replaySwiotlb(trace: JsonObject): ReplayResult {
     switch (c.fn) {
       case 'swiotlb_tbl_map_single': {
         const dev = devOf(c, where);
+        // The call records the device attributes it ran with; use them.
+        if (typeof c.min_align_mask === 'string') dev.minAlignMask = parseU64(c.min_align_mask);
+        if (typeof c.seg_boundary === 'string') dev.segBoundaryMask = parseU64(c.seg_boundary);
         const orig = parseU64(hexField(c, 'orig_addr', where));
         const size = parseU64(hexField(c, 'mapping_size', where));
         const snap = snapshotForMap(i);
@@ -220,7 +229,7 @@ export function replaySwiotlb(trace: JsonObject): ReplayResult {
         const r = direct.mapPage(dev, phys, size, strField(c, 'dir', where) as DmaDir, parseU64(String(c.attrs ?? '0x0')));
         ours.ret = h(r.dma);
         ours.bounced = r.bounced;
-        ours.arch_sync_dma_for_device = r.archSyncForDevice;
+        ours.arch_sync_dma_for_device = archSyncJson(c.arch_sync_dma_for_device, r.archSyncForDevice, r.bounced ? r.dma : phys, size, strField(c, 'dir', where));
         if (r.bounced && r.dma !== DMA_MAPPING_ERROR) {
           mappings.set(r.dma, size);
           if (snap && typeof snap.tlb_addr === 'string') prefillSlots(mem, pool, parseU64(snap.tlb_addr), (snap.tlb as string).length / 2, r.dma, size);
@@ -234,7 +243,7 @@ export function replaySwiotlb(trace: JsonObject): ReplayResult {
         const size = parseU64(hexField(c, 'size', where));
         harnessWrites(mem, pool, dev, nextSnapshot(i), addr, size, mappingOf(addr));
         const r = direct.unmapPage(dev, addr, size, strField(c, 'dir', where) as DmaDir, parseU64(String(c.attrs ?? '0x0')));
-        ours.arch_sync_dma_for_cpu = r.archSyncForCpu;
+        ours.arch_sync_dma_for_cpu = archSyncJson(c.arch_sync_dma_for_cpu, r.archSyncForCpu, addr, size, strField(c, 'dir', where));
         mappings.delete(addr);
         Object.assign(ours, poolState(pool, false));
         break;
@@ -304,4 +313,18 @@ function harnessWrites(mem: PhysMem, pool: Swiotlb, dev: Device, snap: JsonObjec
     // A partial or oversize sync_for_cpu: the device has written its 0xd0.. ramp over the whole mapping.
     mem.writeBytes(mapping[0], ramp(0xd0, mapping[1]));
   }
+}
+
+/**
+ * Cache-maintenance calls in the shape the trace uses: a count, or (if the trace lists them) one
+ * {paddr, size, dir} per call.
+ */
+function archSyncJson(expected: Json | undefined, count: number, paddr: number, size: number, dir: string): Json {
+  if (Array.isArray(expected)) {
+    const out: Json[] = [];
+    for (let i = 0; i < count; i++) out.push({ paddr: h(paddr), size: h(size), dir });
+    return out;
+  }
+  if (typeof expected === 'boolean') return count > 0;
+  return count;
 }
