@@ -12,6 +12,8 @@ import {
   DUMP_DH_COMPRESSED_SNAPPY,
   DUMP_DH_COMPRESSED_ZLIB,
   KDUMP_SIGNATURE,
+  DDH32_SHIFT,
+  KSH32,
   KSH64,
   PAGE_DESC_SIZE,
 } from './kdump.js';
@@ -36,6 +38,8 @@ export interface KdumpWriteOptions {
   headerVersion?: number;
   /** Extra disk_dump_header status bits. */
   status?: number;
+  /** Header layout: a 64-bit dumper's (default) or QEMU's packed 32-bit one. */
+  layout?: 64 | 32;
 }
 
 export function buildKdump(opts: KdumpWriteOptions): Uint8Array {
@@ -47,7 +51,10 @@ export function buildKdump(opts: KdumpWriteOptions): Uint8Array {
   const enc = new TextEncoder();
   const vmci = enc.encode(opts.vmcoreinfo ?? `OSRELEASE=${opts.release ?? '6.12.117'}\nPAGESIZE=${bs}\n`);
 
-  const subHdrBytes = KSH64.size + vmci.length;
+  const is32 = opts.layout === 32;
+  const K = is32 ? KSH32 : KSH64;
+  const shift = is32 ? DDH32_SHIFT : 0;
+  const subHdrBytes = K.size + vmci.length;
   const subHdrSize = Math.ceil(subHdrBytes / bs);
   const bitmapHalf = Math.max(1, Math.ceil(Math.ceil(maxMapnr / 8) / bs)) * bs;
   const bitmapBlocks = (2 * bitmapHalf) / bs;
@@ -83,25 +90,26 @@ export function buildKdump(opts: KdumpWriteOptions): Uint8Array {
   dv.setInt32(DDH64.headerVersion, opts.headerVersion ?? 6, true);
   const uts = ['Linux', 'iommu-lab', opts.release ?? '6.12.117', '#1 SMP', opts.machine ?? 'aarch64', '(none)'];
   uts.forEach((s, i) => out.set(enc.encode(s).subarray(0, 64), DDH64.utsname + i * 65));
-  dv.setUint32(DDH64.status, (flag | (opts.status ?? 0)) >>> 0, true);
-  dv.setInt32(DDH64.blockSize, bs, true);
-  dv.setInt32(DDH64.subHdrSize, subHdrSize, true);
-  dv.setUint32(DDH64.bitmapBlocks, bitmapBlocks, true);
-  dv.setUint32(DDH64.maxMapnr, maxMapnr >>> 0, true);
-  dv.setUint32(DDH64.totalRamBlocks, pages.length, true);
-  dv.setInt32(DDH64.nrCpus, 1, true);
+  dv.setUint32(DDH64.status + shift, (flag | (opts.status ?? 0)) >>> 0, true);
+  dv.setInt32(DDH64.blockSize + shift, bs, true);
+  dv.setInt32(DDH64.subHdrSize + shift, subHdrSize, true);
+  dv.setUint32(DDH64.bitmapBlocks + shift, bitmapBlocks, true);
+  dv.setUint32(DDH64.maxMapnr + shift, maxMapnr >>> 0, true);
+  dv.setUint32(DDH64.totalRamBlocks + shift, pages.length, true);
+  dv.setInt32(DDH64.nrCpus + shift, 1, true);
 
   const sh = bs;
-  set64(dv, sh + KSH64.physBase, 0);
-  dv.setInt32(sh + KSH64.dumpLevel, opts.dumpLevel ?? 0, true);
-  set64(dv, sh + KSH64.startPfn, 0);
-  set64(dv, sh + KSH64.endPfn, maxMapnr % TWO32);
-  set64(dv, sh + KSH64.offsetVmcoreinfo, sh + KSH64.size);
-  set64(dv, sh + KSH64.sizeVmcoreinfo, vmci.length);
-  set64(dv, sh + KSH64.startPfn64, 0);
-  set64(dv, sh + KSH64.endPfn64, maxMapnr);
-  set64(dv, sh + KSH64.maxMapnr64, maxMapnr);
-  out.set(vmci, sh + KSH64.size);
+  const word = (off: number, v: number) => (is32 ? dv.setUint32(sh + off, v >>> 0, true) : set64(dv, sh + off, v));
+  word(K.physBase, 0);
+  dv.setInt32(sh + K.dumpLevel, opts.dumpLevel ?? 0, true);
+  word(K.startPfn, 0);
+  word(K.endPfn, maxMapnr % TWO32);
+  set64(dv, sh + K.offsetVmcoreinfo, sh + K.size);
+  word(K.sizeVmcoreinfo, vmci.length);
+  set64(dv, sh + K.startPfn64, 0);
+  set64(dv, sh + K.endPfn64, maxMapnr);
+  set64(dv, sh + K.maxMapnr64, maxMapnr);
+  out.set(vmci, sh + K.size);
 
   const ram = opts.ramPfns ? [...opts.ramPfns] : pages.map((p) => p.pfn);
   const setBit = (base: number, pfn: number) => (out[base + Math.floor(pfn / 8)] |= 1 << pfn % 8);

@@ -19,8 +19,9 @@
  * decoder in lzo1x.ts), 0x4 snappy (snappyjs), 0x20 zstd (fzstd); a page with none of them is stored
  * as is (makedumpfile does that when compressing would not make it smaller).
  *
- * The headers are read in the layout of a 64-bit makedumpfile (every arm64 and x86-64 kdump). A file
- * whose header only makes sense in the 32-bit layout is read without its sub-header (no notes).
+ * The headers are read in the layout of a 64-bit dumper (makedumpfile on arm64 or x86-64; QEMU's
+ * DiskDumpHeader64 has the same offsets) unless block_size only makes sense in the 32-bit layout
+ * (QEMU's packed DiskDumpHeader32/KdumpSubHeader32 for a 32-bit guest).
  */
 import { inflateSync } from 'node:zlib';
 import { decompress as zstdDecompress } from 'fzstd';
@@ -61,8 +62,13 @@ export const DDH64 = {
   nrCpus: 460,
   size: 464,
 } as const;
-/** The same with a 32-bit struct timeval (8 bytes at 404). */
-const DDH32_BLOCK_SIZE = 416;
+/**
+ * The same written by a 32-bit dumper: utsname ends at 402, then a 10-byte timestamp (QEMU's packed
+ * DiskDumpHeader32; a 32-bit makedumpfile's 8-byte timeval after 2 bytes of padding), so every
+ * following field sits 12 bytes earlier: status at 412, block_size at 416.
+ */
+export const DDH32_SHIFT = -12;
+const DDH32_BLOCK_SIZE = DDH64.blockSize + DDH32_SHIFT;
 
 /** kdump_sub_header, 64-bit layout. */
 export const KSH64 = {
@@ -81,6 +87,28 @@ export const KSH64 = {
   endPfn64: 88,
   maxMapnr64: 96,
   size: 104,
+} as const;
+
+/**
+ * kdump_sub_header of a 32-bit dumper, packed: QEMU's KdumpSubHeader32 (include/sysemu/dump.h, written
+ * for 32-bit guests by `dump-guest-memory -z/-l/-s`), which is also i386 makedumpfile's natural layout.
+ */
+export const KSH32 = {
+  physBase: 0,
+  dumpLevel: 4,
+  split: 8,
+  startPfn: 12,
+  endPfn: 16,
+  offsetVmcoreinfo: 20,
+  sizeVmcoreinfo: 28,
+  offsetNote: 32,
+  sizeNote: 40,
+  offsetEraseinfo: 44,
+  sizeEraseinfo: 52,
+  startPfn64: 56,
+  endPfn64: 64,
+  maxMapnr64: 72,
+  size: 80,
 } as const;
 
 export const PAGE_DESC_SIZE = 24;
@@ -160,12 +188,16 @@ export class KdumpDump extends PagedDump {
       if (head.length < DDH64.size)
         throw new InputError(`truncated disk_dump_header: file is ${f.size} bytes, the header needs ${DDH64.size}`, path);
       const dv = new DataView(head.buffer, head.byteOffset, head.byteLength);
-      let layout: 64 | 32 = 64;
-      let blockSize = dv.getInt32(DDH64.blockSize, true);
-      if (!goodBlockSize(blockSize) && goodBlockSize(dv.getInt32(DDH32_BLOCK_SIZE, true))) {
-        layout = 32;
-        blockSize = dv.getInt32(DDH32_BLOCK_SIZE, true);
-      }
+      // Which layout: the one whose block_size, sub_hdr_size and bitmap_blocks make sense for this
+      // file (in the other, those offsets hold max_mapnr and the block counts).
+      const plausible = (shift: number): boolean => {
+        const bs = dv.getInt32(DDH64.blockSize + shift, true);
+        const sub = dv.getInt32(DDH64.subHdrSize + shift, true);
+        const bm = dv.getUint32(DDH64.bitmapBlocks + shift, true);
+        return goodBlockSize(bs) && sub >= 0 && sub <= 1 << 16 && bm > 0 && bm % 2 === 0 && (1 + sub + bm) * bs <= f.size;
+      };
+      const layout: 64 | 32 = !plausible(0) && plausible(DDH32_SHIFT) ? 32 : 64;
+      const blockSize = dv.getInt32(layout === 64 ? DDH64.blockSize : DDH32_BLOCK_SIZE, true);
       if (!goodBlockSize(blockSize))
         throw new InputError(
           `disk_dump_header: block_size ${blockSize} is not a page size (a power of two from 4096 to 1 MiB)`,
@@ -185,18 +217,20 @@ export class KdumpDump extends PagedDump {
 
       const subOff = blockSize;
       let dumpLevel: number | null = null;
-      if (layout === 64 && subHdrSize > 0) {
-        if (subOff + KSH64.size > f.size)
+      if (subHdrSize > 0) {
+        const K = layout === 64 ? KSH64 : KSH32;
+        if (subOff + K.size > f.size)
           throw new InputError(`truncated kdump_sub_header at ${hex(subOff)}: file is ${hex(f.size)} bytes`, path);
-        const sh = f.read(subOff, KSH64.size);
+        const sh = f.read(subOff, K.size);
         const sdv = new DataView(sh.buffer, sh.byteOffset, sh.byteLength);
-        dumpLevel = sdv.getInt32(KSH64.dumpLevel, true);
+        dumpLevel = sdv.getInt32(K.dumpLevel, true);
         if (headerVersion >= 6) {
-          const m64 = u64(sdv, KSH64.maxMapnr64);
+          const m64 = u64(sdv, K.maxMapnr64);
           if (m64 > 0) maxMapnr = m64;
         }
-        if (headerVersion >= 3) this.readNoteArea(sdv, KSH64.offsetVmcoreinfo, KSH64.sizeVmcoreinfo, 'VMCOREINFO');
-        if (headerVersion >= 4) this.readNoteArea(sdv, KSH64.offsetNote, KSH64.sizeNote, 'notes');
+        const w = layout === 64 ? 8 : 4;
+        if (headerVersion >= 3) this.readNoteArea(sdv, K.offsetVmcoreinfo, K.sizeVmcoreinfo, w, 'VMCOREINFO');
+        if (headerVersion >= 4) this.readNoteArea(sdv, K.offsetNote, K.sizeNote, w, 'notes');
       }
 
       const bitmapOff = (1 + subHdrSize) * blockSize;
@@ -250,9 +284,9 @@ export class KdumpDump extends PagedDump {
     }
   }
 
-  private readNoteArea(sdv: DataView, offAt: number, sizeAt: number, what: 'VMCOREINFO' | 'notes'): void {
+  private readNoteArea(sdv: DataView, offAt: number, sizeAt: number, sizeBytes: number, what: 'VMCOREINFO' | 'notes'): void {
     const off = u64(sdv, offAt);
-    const size = u64(sdv, sizeAt);
+    const size = sizeBytes === 8 ? u64(sdv, sizeAt) : sdv.getUint32(sizeAt, true);
     if (size === 0) return;
     if (off + size > this.file.size || size > 64 << 20)
       throw new InputError(

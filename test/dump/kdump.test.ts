@@ -97,6 +97,19 @@ describe('kdump-compressed, other page and compression forms', () => {
     expect(d.read32(0x40010000)).toBe(ACCESS_FAULT);
   });
 
+  it("QEMU's packed 32-bit header layout (a 32-bit guest's dump-guest-memory -z)", () => {
+    // max_mapnr 0x40000 (1 GiB) sits where a 64-bit header keeps block_size: the layout must not be
+    // guessed from block_size alone.
+    const path = tmp(
+      buildKdump({ layout: 32, maxMapnr: 0x40000, pages: [{ pfn: 0x3ffff, data: patternPage(0x3ffff000) }], vmcoreinfo: 'OSRELEASE=6.12.117\nPAGESIZE=4096\n' }),
+    );
+    const d = openDump(path) as KdumpDump;
+    expect(d.header.layout).toBe(32);
+    expect(d.header.maxMapnr).toBe(0x40000);
+    expect(d.read32(0x3ffffff8)).toBe(0x3ffffff8);
+    expect(vmcoreInfo(d)?.get('OSRELEASE')).toBe('6.12.117');
+  });
+
   it('a page stored as is among compressed ones (incompressible data)', () => {
     const rnd = new Uint8Array(4096).map((_, i) => (i * 2654435761) >>> 24);
     const path = tmp(buildKdump({ pages: [{ pfn: 1, data: rnd }, { pfn: 2, data: new Uint8Array(4096) }] }));
