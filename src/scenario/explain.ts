@@ -31,7 +31,11 @@ export function registerExplainer(key: string, fn: Explainer, opts: { replace?: 
 }
 
 function explainerFor(e: TraceEvent): Explainer | undefined {
-  return explainers.get(`${e.layer}:${e.type}`) ?? explainers.get(e.type);
+  const own = explainers.get(`${e.layer}:${e.type}`) ?? explainers.get(e.type);
+  if (own) return own;
+  // A layer's own failure event (type "page_fault", "oops", ...) reads like any recorded failure.
+  if (typeof e.data.failure === 'string') return explainers.get('failure');
+  return undefined;
 }
 
 function causesOf(e: TraceEvent): number[] {

@@ -3,6 +3,8 @@
  * issue back to the YAML node it concerns) and is published as JSON Schema for editors
  * (`npm run schema` writes schema/scenario.schema.json).
  *
+ * After changing this file, run `npm run schema`: a test fails while schema/scenario.schema.json is stale.
+ *
  * Rules of the format:
  * - every object is strict: an unknown key is an error, so a typo never silently does nothing;
  * - a step is a discriminated union keyed by `op`; each layer of the model (allocator, DMA stack,

@@ -368,3 +368,13 @@ describe('kernel presets', () => {
     }
   });
 });
+
+describe('explain of a layer failure event', () => {
+  it('an event carrying `failure` without its own explainer reads as a failure', () => {
+    toy('probe', (w) => w.tracer.emit('kernel', 'oops_event', { failure: 'oops', message: 'Unable to handle kernel NULL pointer dereference' }));
+    expect(explainRun(run(HEAD + 'steps: [{op: probe}]\n'))).toEqual([
+      'step 0: probe',
+      '  [    0.000000] OOPS: Unable to handle kernel NULL pointer dereference',
+    ]);
+  });
+});
