@@ -381,7 +381,7 @@ function reservedMasks(geo: Geometry, kind: 'table' | 'leaf', level: number): [n
   return [lo >>> 0, (hi | hiAddr) >>> 0];
 }
 
-/** The kernel's leaf test iopte_leaf (LP:161-168). */
+/** The kernel's leaf test iopte_leaf (LP:165-172). */
 function kernelLeaf(lo: number, level: number): boolean {
   return level === LPAE_MAX_LEVELS - 1 ? (lo & TYPE_MASK) === TYPE_TABLE : (lo & TYPE_MASK) === TYPE_BLOCK;
 }
@@ -525,7 +525,7 @@ class LpaeTable implements PageTable {
 
   private mapped = 0;
 
-  /** __arm_lpae_map (LP:398-443), iterating down the levels instead of recursing. */
+  /** __arm_lpae_map (LP:388-443), iterating down the levels instead of recursing. */
   private map(iova: number, paddr: number, size: number, pgcount: number, pLo: number, pHi: number, lvl: number, table: number): number {
     const geo = this.geo;
     for (;;) {
@@ -565,13 +565,13 @@ class LpaeTable implements PageTable {
     }
   }
 
-  /** arm_lpae_max_entries (LP:208-213). */
+  /** arm_lpae_max_entries (LP:207-212). */
   private maxEntries(idx: number): number {
     const per = this.geo.ptesPerTable;
     return per - (idx & (per - 1));
   }
 
-  /** arm_lpae_init_pte (LP:326-353). */
+  /** arm_lpae_init_pte (LP:324-354). */
   private initPte(iova: number, paddr: number, pLo: number, pHi: number, lvl: number, n: number, ptep: number, table: number): number {
     const sz = this.geo.blockSize[lvl];
     for (let i = 0; i < n; i++) {
@@ -593,7 +593,7 @@ class LpaeTable implements PageTable {
     return 0;
   }
 
-  /** __arm_lpae_init_pte (LP:305-324): n consecutive leaves, then one sync for all of them. */
+  /** __arm_lpae_init_pte (LP:303-322): n consecutive leaves, then one sync for all of them. */
   private writeLeaves(paddr: number, pLo: number, pHi: number, lvl: number, n: number, ptep: number): void {
     const sz = this.geo.blockSize[lvl];
     const type = lvl === LPAE_MAX_LEVELS - 1 ? TYPE_TABLE : TYPE_BLOCK;
@@ -629,7 +629,7 @@ class LpaeTable implements PageTable {
 
   /**
    * arm_lpae_unmap_pages (LP:709-725). Entries cleared at their own level queue tlb_add_page only with a
-   * gather that is not queued (LP:694-696); a block split calls it regardless (LP:634-635).
+   * gather that is not queued (LP:687-689); a block split calls it regardless (LP:634-636).
    */
   unmapPages(iova: number, pgsize: number, pgcount: number, gather?: { queued: boolean } | null): number {
     if (!pgsize || andBits(pgsize, this.cfg.pgsizeBitmap) !== pgsize || !pgcount) {
@@ -722,7 +722,7 @@ class LpaeTable implements PageTable {
     }
     this.installTable(t, ptep, bLo, bHi);
     if (start >= 0) {
-      // io_pgtable_tlb_add_page regardless of gather (LP:634-635).
+      // io_pgtable_tlb_add_page regardless of gather (LP:634-636).
       for (let i = 0; i < n; i++) this.host.tlbAddPage?.(iova + i * size, size);
       return n * size;
     }

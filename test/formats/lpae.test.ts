@@ -1,6 +1,6 @@
 /**
  * Golden vectors for the LPAE formats, worked out by hand from drivers/iommu/io-pgtable-arm.c (6.12,
- * cited LP:line), and the kernel's own selftest sweep (arm_lpae_do_selftests, LP:1387-1444).
+ * cited LP:line), and the kernel's own selftest sweep (arm_lpae_do_selftests, LP:1302-1444).
  */
 import { describe, expect, it } from 'vitest';
 import { getFormat } from '../../src/formats/index.js';
@@ -121,7 +121,7 @@ describe('config resolution (LP:854-1163)', () => {
   });
 });
 
-describe('descriptors (arm_lpae_prot_to_pte LP:445-509, install LP:305-386)', () => {
+describe('descriptors (arm_lpae_prot_to_pte LP:445-509, install LP:303-386)', () => {
   it('stage 1, 4K: a 4-level walk of table entries and one page per prot', () => {
     const { t, mem, host } = setup('arm-64-lpae-s1', { granule: 4096, ias: 48, oas: 48 });
     expect(t.roots).toEqual([TBASE]);
@@ -166,7 +166,7 @@ describe('descriptors (arm_lpae_prot_to_pte LP:445-509, install LP:305-386)', ()
     expect(t.iovaToPhys(G + 0x1234_5678)).toBe(0x4000_0000 + 0x1234_5678);
   });
 
-  it('quirks ARM_NS and ARM_HD (LP:375-377, 459-465, 501-502)', () => {
+  it('quirks ARM_NS and ARM_HD (LP:365-366, 454-456, 502-503)', () => {
     const { t, mem } = setup('arm-32-lpae-s1', { quirks: ['ARM_NS', 'ARM_HD'], ias: 32, oas: 40 });
     expect(t.mapPages(0x4000_0000, 0x1_2345_6000, 0x1000, 1, RW)).toEqual({ ret: 0, mapped: 0x1000 });
     // 32-byte level-1 root (4 entries); iova 1G is root index 1; table entries carry NSTable (bit 63).
@@ -279,7 +279,7 @@ describe('map/unmap paths', () => {
     expect(t.iovaToPhys(0x40_1000)).toBe(0);
   });
 
-  it('tlb_add_page follows the gather: strict, none, queued; a split adds the page regardless (LP:634, 694)', () => {
+  it('tlb_add_page follows the gather: strict, none, queued; a split adds the page regardless (LP:634-636, 687-689)', () => {
     const { t, host } = setup('arm-64-lpae-s1');
     t.mapPages(0x1000, 0x9000, 0x1000, 3, RW);
     expect(t.unmapPages(0x1000, 0x1000, 1, null)).toBe(0x1000);
@@ -356,7 +356,7 @@ describe('map/unmap paths', () => {
   });
 });
 
-describe('arm_lpae_do_selftests sweep (LP:1288-1444)', () => {
+describe('arm_lpae_do_selftests sweep (LP:1302-1444)', () => {
   const sizes = [0x1000 | 0x200000 | 0x40000000, 0x4000 | 0x2000000, 0x10000 | 0x20000000];
   const iasList = [32, 36, 40, 42, 44, 48];
   for (const pgsize of sizes)
