@@ -150,7 +150,7 @@ export function boardFromFdt(fdt: Fdt, opts: FromDtbOptions): Board {
       compatible: fdt.compatible(n),
       reg: regWindows(fdt, n),
       iommus: mergeByIommu(fdt.iommus(n).map((e) => ({ iommu: iommuName(e.target), ids: e.args }))),
-      enabled: fdt.isAvailable(n),
+      enabled: availableUpTo(fdt, n),
     };
     const map = fdt.iommuMap(n);
     if (map) {
@@ -234,7 +234,10 @@ function mergeByIommu(list: { iommu: string; ids: number[] }[]): { iommu: string
   return out;
 }
 
-/** Available itself and through every ancestor (what of_dma_get_max_cpu_address can reach). */
+/**
+ * Available itself and through every ancestor: of_platform_populate never descends into a disabled bus
+ * (drivers/of/platform.c of_platform_bus_create), and of_dma_get_max_cpu_address skips disabled subtrees.
+ */
 function availableUpTo(fdt: Fdt, n: FdtNode): boolean {
   for (let x: FdtNode | undefined = n; x; x = x.parent) if (!fdt.isAvailable(x)) return false;
   return true;
@@ -341,7 +344,7 @@ function buildIommu(fdt: Fdt, n: FdtNode, notes: string[]): BoardIommu {
     interrupts: irqs.filter((i) => i.number !== undefined && (i.kind === 'SPI' || i.kind === 'AIC')).map((i) => i.number as number),
     clockNames: fdt.strings(n, 'clock-names') ?? [],
     iommuCells: fdt.u32(n, '#iommu-cells') as number,
-    enabled: fdt.isAvailable(n),
+    enabled: availableUpTo(fdt, n),
     props: rawProps(fdt, n),
     irqs: irqs.map((i) => ({
       controller: i.controller.path,

@@ -213,6 +213,16 @@ describe('node additions', () => {
     expect(b.masters.find((m) => m.name === 'f0001000.my-master')?.iommus).toEqual([{ iommu: 'f0000000.my-iommu', ids: [] }]);
   });
 
+  it('count a device under a disabled bus as disabled', () => {
+    const fdt = fresh();
+    applyAdditions(fdt, [
+      { path: '/offbus', props: { compatible: 'simple-bus', '#address-cells': [2], '#size-cells': [2], ranges: true, status: 'disabled' } },
+      { path: '/offbus/iommu@f8000000', props: { compatible: 'rockchip,iommu', reg: [0, 0xf8000000, 0, 0x100], '#iommu-cells': [0] } },
+    ]);
+    const b = boardFromFdt(fdt, { name: 'x', source: 'dtb' });
+    expect(b.iommus.find((i) => i.path === '/offbus/iommu@f8000000')).toMatchObject({ name: 'f8000000.iommu', enabled: false });
+  });
+
   it('read renesas,ipmmu-main with (Gen3) and without (Gen4, r8a779f0.dtsi) an index', () => {
     const fdt = Fdt.parse(new Uint8Array(readFileSync(path('r8a77951-salvator-x.dtb'))), 'salvator');
     applyAdditions(fdt, [
