@@ -7,6 +7,12 @@ import { EXIT_MISMATCH, EXIT_OK, EXIT_USAGE } from './errors.js';
 import type { SetExit } from './commands.js';
 import { collectStrings, printScenarioError } from './run.js';
 
+/** "[#####---------------] 3/12": runs finished so far, and the one starting now. */
+export function progressBar(done: number, total: number, width = 20): string {
+  const filled = total ? Math.round((done / total) * width) : width;
+  return `[${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${done + 1}/${total}`;
+}
+
 export function registerMatrix(program: Command, setExit: SetExit): void {
   program
     .command('matrix')
@@ -38,7 +44,7 @@ often exists to find those), 2 for a file or override that does not validate.`,
           const what = Object.entries(values)
             .map(([k, v]) => `${k}=${v}`)
             .join(' ');
-          process.stderr.write(done < total ? `\r\x1b[K[${done + 1}/${total}] ${what}` : '\r\x1b[K');
+          process.stderr.write(done < total ? `\r\x1b[K${progressBar(done, total)} ${what}` : '\r\x1b[K');
         });
       } catch (err) {
         if (tty) process.stderr.write('\r\x1b[K');

@@ -44,7 +44,9 @@ describe('matrix progress', () => {
     try {
       const r = await cli(['matrix', OVERWRITTEN, '--vary', 'board.ram=1G,2G']);
       expect(r.code).toBe(0);
-      expect(r.err).toBe('\r\x1b[K[1/2] board.ram=1G\r\x1b[K[2/2] board.ram=2G\r\x1b[K');
+      expect(r.err).toBe(
+        '\r\x1b[K[--------------------] 1/2 board.ram=1G\r\x1b[K[##########----------] 2/2 board.ram=2G\r\x1b[K',
+      );
     } finally {
       if (had) Object.defineProperty(process.stderr, 'isTTY', had);
       else delete (process.stderr as { isTTY?: boolean }).isTTY;
