@@ -140,7 +140,10 @@ export function replaySwiotlb(trace: JsonObject): ReplayResult {
     pageSize,
     swiotlb: pool,
     klog,
-    ...(typeof cfg.cache_line_size === 'number' ? { cacheLineSize: cfg.cache_line_size } : {}),
+    // The recording shim runs arm64's dma_kmalloc_needs_bounce outside an arm64 CPU, where
+    // cache_line_size() has no CTR_EL0 to read; its README summarises the result as "bounced below
+    // 2 * ARCH_DMA_MINALIGN", i.e. the ARCH_DMA_MINALIGN fallback of cache_line_size_of_cpu (128).
+    cacheLineSize: typeof cfg.cache_line_size === 'number' ? cfg.cache_line_size : 128,
   });
   /** Live mappings: tlb address -> mapping size (to find a mapping's base for harness writes). */
   const mappings = new Map<number, number>();
