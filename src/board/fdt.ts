@@ -325,9 +325,8 @@ export class Fdt {
       dev = parent;
       const up = rprop === 'dma-ranges' ? this.dmaParent(dev) : dev.parent;
       if (!up) {
-        // Reached the root: the address is a CPU address.
-        const flagCells = 0;
-        return this.number(cur, flagCells, na - flagCells, dev, rprop);
+        // Reached the root: the address is a CPU address (of_read_number(addr, na)).
+        return this.number(cur, 0, na, dev, rprop);
       }
       parent = up;
       const pna = this.busAddressCells(parent);
