@@ -281,6 +281,19 @@ describe('the bundled examples walk as examples/README.md says', () => {
     // The kernel's answer for this probe (examples/rockchip-v2-above-4g.json, tag map-start).
     expect(r.out).toContain('physical address = 0xab00000000 + 0x0 = 0xab00000000 (READ|WRITE)');
   });
+  it.skipIf(!has('rockchip-v1'))('rockchip-v1 transcript: the guide’s reads walk, and the next read is named', async () => {
+    const args = ['walk', ex('rockchip-v1-transcript.txt'), '--format', 'rockchip-v1', '--root-reg', '0x2a0d0001'];
+    const r = await cli([...args, '--iova', '0x1000', '--iova', '0x2008', '--json']);
+    expect(r.code).toBe(0);
+    // PTE 1 = 0x3b000007 (page 0x3b000000, R|W|valid); PTE 2 = 0x3b001003 (R|valid): rockchip-iommu.c:259-263.
+    expect(JSON.parse(r.out).translations.map((t: { phys: string; prot: number }) => [t.phys, t.prot])).toEqual([
+      ['0x3b000000', 3],
+      ['0x3b001008', 1],
+    ]);
+    const s = await cli([...args, '--suggest']);
+    expect(s.out).toContain('missing: read 0x2a0d0004 (4092 bytes)');
+    expect(s.out).toContain('io -4 -l 0xffc 0x2a0d0004');
+  });
   it.skipIf(!has('arm-64-lpae-s1'))('arm-64-lpae-s1: four levels, each indexing its own 9 IOVA bits', async () => {
     const r = await cli(['walk', ex('lpae-s1-4k-ias48-oas48.core'), '--format', 'arm-64-lpae-s1', '--granule', '4K', '--ias', '48', '--oas', '48', '--root-reg', '0x400000000000', '--iova', '0x40000000002a', '--explain']);
     expect(r.code).toBe(0);
