@@ -628,7 +628,7 @@ class LpaeTable implements PageTable {
   // ---------------------------------------------------------------- unmap
 
   /**
-   * arm_lpae_unmap_pages (LP:709-725). Entries cleared at their own level queue tlb_add_page only with a
+   * arm_lpae_unmap_pages (LP:706-725). Entries cleared at their own level queue tlb_add_page only with a
    * gather that is not queued (LP:687-689); a block split calls it regardless (LP:634-636).
    */
   unmapPages(iova: number, pgsize: number, pgcount: number, gather?: { queued: boolean } | null): number {
