@@ -18,7 +18,11 @@ export interface DmaRange {
 }
 
 export interface BoardIommu {
-  /** Device name as Linux names OF platform devices: "<unit-address>.<node-name>", e.g. "fdea0800.iommu". */
+  /**
+   * Device name as Linux names OF platform devices: "<first reg address, translated>.<node-name>", e.g.
+   * "fdea0800.iommu" (drivers/of/device.c:288-318). Not the unit address: video-codec@fdea0400 with
+   * reg 0xfdea0000 is "fdea0000.video-codec".
+   */
   name: string;
   /** Full DT path, e.g. "/iommu@fdea0800". */
   path: string;
