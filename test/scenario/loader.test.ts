@@ -116,6 +116,10 @@ describe('loading scenarios', () => {
     const lines = errorsOf('title: x\nboard: { profile: rk3568\nsteps: []\n');
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(/^f\.yaml:\d+:\d+: YAML: /);
+    // A tab used as indentation: at the tab (line 3, column 1).
+    expect(errorsOf('title: x\nsteps:\n\t- op: probe\n')).toEqual(['f.yaml:3:1: YAML: Tabs are not allowed as indentation']);
+    // "a: b: c": the nested mapping starts at column 4.
+    expect(errorsOf('title: b: c\n')[0]).toMatch(/^f\.yaml:1:8: YAML: Nested mappings are not allowed in compact mappings$/);
     // A duplicate key is a YAML error at the second key.
     expect(errorsOf('title: x\ntitle: y\nboard: {profile: a}\nsteps: []\n')[0]).toMatch(/^f\.yaml:2:1: YAML: Map keys must be unique/);
   });
