@@ -66,6 +66,12 @@ export class ElfDump extends PagedDump {
   }
 
   private dropDuplicates(loads: ElfSegment[]): ElfSegment[] {
+    if (loads.length > 1 && loads.every((l) => l.phys === 0))
+      throw new InputError(
+        `p_paddr is 0 in all ${loads.length} PT_LOADs: this core gives virtual addresses only (a process core, ` +
+          'or a dump made with paging); a physical-memory dump (kdump vmcore, dump-guest-memory without -p) is needed',
+        this.path,
+      );
     const sorted = [...loads].sort((a, b) => a.phys - b.phys || b.size - a.size);
     const kept: ElfSegment[] = [];
     for (const s of sorted) {

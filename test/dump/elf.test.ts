@@ -216,6 +216,11 @@ describe('bad ELF input is one clear InputError naming the file and field', () =
       () => openDump(tmp(buildElfCore({ loads: [{ phys: 0x1000, data: new Uint8Array(0x3000) }, { phys: 0x2000, data: words(5) }] }))),
       /PT_LOAD 1 \(p_paddr 0x2000\) overlaps PT_LOAD 0 with different contents/,
     ));
+  it('a core without physical addresses (every p_paddr 0)', () =>
+    expectInputError(
+      () => openDump(tmp(buildElfCore({ loads: [{ phys: 0, data: words(1), vaddr: 0x400000 }, { phys: 0, data: words(2), vaddr: 0x600000 }] }))),
+      /p_paddr is 0 in all 2 PT_LOADs: this core gives virtual addresses only/,
+    ));
   it('accepts a contained duplicate (the vmcore kernel-text PT_LOAD, crash_core.c:224-231)', () => {
     const ram = new Uint8Array(0x4000);
     ram.set(words(0xabcdef01, 0x2), 0x1000);
