@@ -280,7 +280,104 @@ function lpaeS1Section(): SectionResult {
   return { name: 'arm-64-lpae-s1, 4K granule, ias 48, tables at 256 GiB', lines };
 }
 
-export const SECTIONS: BenchSection[] = [{ name: 'arm-64-lpae-s1 4K', run: lpaeS1Section }];
+// ------------------------------------------------------------------ Apple DART (t8020), 16K granule
+
+/**
+ * The C side for DART: the two-level lookup of the DART format's iova_to_phys written from the format
+ * (L1 index = iova bits 35:25, L2 index = 24:14, a zero entry ends the walk, PA = entry bits 35:12 | the
+ * offset in the 16K page), reading tables through the same linear-map offset; the rest of the program
+ * (loading, timing, output) is the LPAE walker's.
+ */
+const DART_C = LPAE_C.replace(
+  /static uint64_t __attribute__\(\(noinline\)\) lookup[\s\S]*?\n}\n/,
+  String.raw`static uint64_t __attribute__((noinline)) lookup(uint64_t root, uint64_t iova)
+{
+	const uint64_t addr = 0x0000000ffffff000ull;
+	uint64_t l1 = va(root)[(iova >> 25) & 2047];
+	if (!l1)
+		return 0;
+	uint64_t pte = va(l1 & addr)[(iova >> 14) & 2047];
+	if (!pte)
+		return 0;
+	return (pte & addr) | (iova & 0x3fff);
+}
+`,
+);
+
+function dartSection(): SectionResult {
+  const lines: string[] = [];
+  const TBASE = 0x8_0000_0000; // tables above 4 GiB (M1 RAM starts at 0x8_0000_0000)
+  const mem = new PhysMem([{ base: TBASE, size: 64 * 1024 * 1024 }]);
+  const host = new BenchHost(mem, TBASE);
+  const fmt = getFormat('apple-dart');
+  const t = fmt.create({ granule: 16384, ias: 32, oas: 36 }, host) as PageTable;
+  const G = 0x4000;
+  const N = 1 << 16; // 1 GiB of 16K pages in 8-page chunks spread over the 4 GiB IOVA space
+  const rnd = prng(0xda27);
+  const iovas: number[] = [];
+  const seen = new Set<number>();
+  while (iovas.length < N) {
+    const base = (rnd() % (1 << 15)) * 0x20000;
+    if (seen.has(base)) continue;
+    seen.add(base);
+    for (let k = 0; k < 8; k++) iovas.push(base + k * G);
+  }
+  const pa = (i: number): number => 0x9_0000_0000 + i * G;
+  {
+    const t0 = performance.now();
+    for (let i = 0; i < N; i++) t.mapPages(iovas[i], pa(i), G, 1, RW);
+    const t1 = performance.now();
+    for (let i = 0; i < N; i++) t.unmapPages(iovas[i], G, 1);
+    const t2 = performance.now();
+    for (let i = 0; i < N; i++) t.mapPages(iovas[i], pa(i), G, 1, RW);
+    const t3 = performance.now();
+    lines.push(`map_pages 16K, tables present   ${fmtRate((N * 1000) / (t3 - t2))}   (allocating tables: ${fmtRate((N * 1000) / (t1 - t0))})`);
+    lines.push(`unmap_pages 16K                 ${fmtRate((N * 1000) / (t2 - t1))}`);
+  }
+  const order = new Float64Array(N);
+  for (let i = 0; i < N; i++) order[i] = iovas[i] + ((i * 8) & 0x3fff);
+  for (let i = N - 1; i > 0; i--) {
+    const j = rnd() % (i + 1);
+    const x = order[i];
+    order[i] = order[j];
+    order[j] = x;
+  }
+  let sum = 0;
+  const tr = opsPerSec(N, (i) => {
+    sum += t.iovaToPhys(order[i]);
+  });
+  const params = { roots: t.roots, cfg: t.cfg };
+  const wk = opsPerSec(N, (i) => {
+    sum += fmt.walk(mem, params, order[i]).phys ?? 0;
+  });
+  lines.push(`iova_to_phys                    ${fmtRate(tr.wall)}   ${tr.cpuNs.toFixed(1)} ns CPU each`);
+  lines.push(`walk() with steps               ${fmtRate(wk.wall)}   ${wk.cpuNs.toFixed(1)} ns CPU each`);
+  const image = mem.readBytes(host.base, host.next - host.base) as Uint8Array;
+  const iovaBytes = new Uint8Array(N * 8);
+  const dv = new DataView(iovaBytes.buffer);
+  let expected = 0n;
+  for (let i = 0; i < N; i++) {
+    dv.setBigUint64(i * 8, BigInt(order[i]), true);
+    expected += BigInt(t.iovaToPhys(order[i]));
+  }
+  const out = runC(DART_C, { 'image.bin': image, 'iovas.bin': iovaBytes }, (dir) => [join(dir, 'image.bin'), '0x' + host.base.toString(16), '0x' + t.roots[0].toString(16), join(dir, 'iovas.bin')]);
+  if (out === null) lines.push('C walker: no cc on this machine, ratio not measured');
+  else if (out.startsWith('failed')) lines.push(`C walker: ${out}`);
+  else {
+    const [wallText, cpuText, sumText] = out.trim().split(' ');
+    const cCpu = Number(cpuText);
+    const agrees = BigInt(sumText) === expected;
+    lines.push(`C walker -O2, same tables       ${(1e3 / Number(wallText)).toFixed(2)} M/s   ${cCpu.toFixed(1)} ns CPU each${agrees ? '' : '   (CHECKSUM DIFFERS: bug)'}`);
+    lines.push(`ratio iova_to_phys JS / C       ${(tr.cpuNs / cCpu).toFixed(2)}x CPU time   (target: within 2x)`);
+  }
+  if (sum === -1) lines.push(''); // keeps `sum` observable
+  return { name: 'apple-dart (t8020), 16K granule, ias 32, 65536 pages, tables at 32 GiB', lines };
+}
+
+export const SECTIONS: BenchSection[] = [
+  { name: 'arm-64-lpae-s1 4K', run: lpaeS1Section },
+  { name: 'apple-dart 16K', run: dartSection },
+];
 
 function main(): void {
   console.log(`iommu-lab bench — CPU: ${cpus()[0]?.model ?? 'unknown'} (${cpus().length} cores), Node ${process.version}`);
