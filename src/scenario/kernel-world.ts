@@ -109,17 +109,21 @@ function reg<K2 extends StepKind>(kind: K2, h: StepHandler<K2>): void {
   registerStep(
     kind,
     (w, s, ctx) => {
+      let failed: { error: unknown } | undefined;
       try {
         h(w, s, ctx);
-      } finally {
-        if (w.kernel instanceof Kernel && !w.halted) {
-          try {
-            w.kernel.deliverIrqs();
-          } catch (e) {
-            if (!(e instanceof KernelCrash)) throw e;
-          }
+      } catch (error) {
+        failed = { error };
+      }
+      if (w.kernel instanceof Kernel && !w.halted && !(failed?.error instanceof KernelCrash)) {
+        try {
+          w.kernel.deliverIrqs();
+        } catch (e) {
+          if (!(e instanceof KernelCrash)) throw e;
+          failed ??= { error: e };
         }
       }
+      if (failed) throw failed.error;
     },
     { layer: 'kernel', replace: true },
   );
@@ -183,7 +187,10 @@ export function registerKernelSteps(): void {
 
   reg('alloc_pages', (w, s, ctx) => {
     const k = K(w);
-    const order = s.order ?? (s.size !== undefined ? getOrder(w.resolveSize(s.size, ctx.path('size'))) : 0);
+    // The buddy allocator counts 4 KiB frames; a CPU page of a 16K kernel is an order-2 block of them
+    // (16 KiB aligned), so `order` (in CPU pages) is shifted by log2(PAGE_SIZE / 4K).
+    const pageShift = Math.log2(k.pageSize / 4096);
+    const order = s.order !== undefined ? s.order + pageShift : Math.max(pageShift, s.size !== undefined ? getOrder(w.resolveSize(s.size, ctx.path('size'))) : 0);
     const gfp = parseGfp(s.gfp, GFP.GFP_KERNEL, ctx);
     const pa = k.pages.allocPages(gfp, order);
     if (pa === null) {
@@ -191,7 +198,7 @@ export function registerKernelSteps(): void {
       return;
     }
     k.tracer.emit('mm', 'alloc_pages', { phys: pa, order, gfp, zone: k.zoneName(pa), as: s.as });
-    w.define(s.as, { kind: 'buffer', primary: 'phys', fields: { phys: pa, size: k.pageSize * 2 ** order, order } }, ctx.path('as'));
+    w.define(s.as, { kind: 'buffer', primary: 'phys', fields: { phys: pa, size: 4096 * 2 ** order, order } }, ctx.path('as'));
   });
 
   reg('kmalloc', (w, s, ctx) => {

@@ -225,7 +225,7 @@ export class IommuCore {
   private setupDefaultDomain(group: IommuGroup, dev: IommuClientDevice): number {
     const ops = dev.iommuFwspec!.iommu.ops;
     const driverType = ops.defDomainType?.(dev) ?? 0;
-    let dom: IommuDomain | null = null;
+    let dom: IommuDomain | null;
     if (driverType) {
       dom = this.domainAlloc(dev, driverType);
     } else {
