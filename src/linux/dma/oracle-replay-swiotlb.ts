@@ -52,8 +52,10 @@ export function shimBanks(poolStart: number, poolEnd: number): RamBank[] {
 }
 
 export function fillShimRam(mem: PhysMem): void {
+  // (i*7 + (i>>8)) & 0xff repeats every 64 KiB (256 * 7 * (i>>8 step) is 0 mod 256): fill one period, copy it.
   const buf = new Uint8Array(RAM_HI_SIZE);
-  for (let i = 0; i < RAM_HI_SIZE; i++) buf[i] = (i * 7 + (i >>> 8)) & 0xff;
+  for (let i = 0; i < 0x10000; i++) buf[i] = (i * 7 + (i >>> 8)) & 0xff;
+  for (let off = 0x10000; off < RAM_HI_SIZE; off *= 2) buf.copyWithin(off, 0, Math.min(off, RAM_HI_SIZE - off));
   mem.writeBytes(RAM_HI, buf);
 }
 
