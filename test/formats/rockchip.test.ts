@@ -262,6 +262,16 @@ describe('rockchip garbage is reported, never thrown', () => {
     const e = rockchipV1Format.enumerate(mem, { roots: [0x4000_0000], cfg: rockchipV1Format.resolveConfig({}) });
     expect(e.problems.length).toBeGreaterThan(100);
   });
+  it('an output beyond a narrower --oas is an address-size fault and problem', () => {
+    const mem = new PhysMem([{ base: 0x4000_0000, size: 0x10_0000 }]);
+    const v2 = rockchipVariants.v2;
+    mem.write32(0x4000_0000, v2.mkDte(0x4000_1000));
+    mem.write32(0x4000_1000, v2.mkPte(0xf0_0000_0000, IOMMU_READ));
+    const cfg36 = rockchipV2Format.resolveConfig({ oas: 36 });
+    expect(rockchipV2Format.walk(mem, { roots: [0x4000_0000], cfg: cfg36 }, 0x10).fault).toBe('address-size');
+    expect(rockchipV2Format.walk(mem, { roots: [0x4000_0000], cfg }, 0x10).phys).toBe(0xf0_0000_0010);
+    expect(rockchipV2Format.enumerate(mem, { roots: [0x4000_0000], cfg: cfg36 }).problems.map((p) => p.kind)).toEqual(['address-size']);
+  });
   it('rejects impossible configs and register values as input errors', () => {
     expect(() => rockchipV1Format.resolveConfig({ granule: 16384 })).toThrow(/4 KiB/);
     expect(() => rockchipV2Format.decodeRootRegister(2 ** 33, cfg)).toThrow(/32-bit/);
