@@ -784,13 +784,18 @@ class LpaeTable implements PageTable {
 // ==================================================================== hardware walk and dumps
 
 const geoCache = new WeakMap<ResolvedConfig, Geometry>();
+let lastCfg: ResolvedConfig | undefined;
+let lastGeo: Geometry | undefined;
 function geometryOf(name: string, cfg: ResolvedConfig): Geometry {
+  if (cfg === lastCfg && lastGeo) return lastGeo;
   let g = geoCache.get(cfg);
   if (!g) {
     if (!isLpaeConfig(cfg)) throw new InputError(`${name}: the configuration was not resolved by an LPAE format`);
     g = new Geometry(cfg);
     geoCache.set(cfg, g);
   }
+  lastCfg = cfg;
+  lastGeo = g;
   return g;
 }
 
@@ -806,64 +811,77 @@ function classify(geo: Geometry, lo: number, hi: number, level: number): StepKin
   return t === TYPE_TABLE ? 'table' : 'block';
 }
 
+function setFault(res: WalkResult, fault: FaultKind, detail: string): WalkResult {
+  res.fault = fault;
+  res.detail = detail;
+  return res;
+}
+
+function addNote(res: WalkResult, text: string): void {
+  (res.notes ??= []).push(text);
+}
+
+function stepText(lvl: number, index: number, entryAddr: number, lo: number, hi: number): string {
+  return `${levelName(lvl)} descriptor ${index} at ${hex(entryAddr)} reads ${hex64(hi, lo)}`;
+}
+
+/** Tables used so far by the walk in progress (walks are synchronous, so one scratch array serves all). */
+const walkSeen = new Float64Array(LPAE_MAX_LEVELS + 1);
+
+/**
+ * The hardware's walk of one IOVA. Allocates only the result and its steps; messages are built on the
+ * failure paths alone, so a walk of a mapped IOVA stays cheap for the device models that call it per miss.
+ */
 function walkLpae(name: string, mem: MemReader, params: WalkParams, iova: number): WalkResult {
   const geo = geometryOf(name, params.cfg);
   const steps: WalkStep[] = [];
   const res: WalkResult = { iova, phys: null, prot: 0, leafSize: 0, fault: null, steps };
-  const fail = (fault: FaultKind, detail: string): WalkResult => {
-    res.fault = fault;
-    res.detail = detail;
-    return res;
-  };
-  let notes: string[] | undefined;
-  const note = (s: string): void => {
-    (notes ??= []).push(s);
-    res.notes = notes;
-  };
   if (!(iova >= 0) || iova >= geo.iasLimit)
-    return fail('outside-ias', `IOVA ${hex(iova)} has bits at or above bit ${geo.cfg.ias} (input size ${geo.cfg.ias} bits): the walker faults before reading any table`);
+    return setFault(res, 'outside-ias', `IOVA ${hex(iova)} has bits at or above bit ${geo.cfg.ias} (input size ${geo.cfg.ias} bits): the walker faults before reading any table`);
   const root = params.roots[0];
-  if (root === undefined) return fail('translation', 'no root table (TTBR) given');
-  if (root >= geo.oasLimit) return fail('address-size', `root table ${hex(root)} is beyond the ${geo.cfg.oas}-bit output address size`);
+  if (root === undefined) return setFault(res, 'translation', 'no root table (TTBR) given');
+  if (root >= geo.oasLimit) return setFault(res, 'address-size', `root table ${hex(root)} is beyond the ${geo.cfg.oas}-bit output address size`);
   let table = root;
-  const seen = [root, 0, 0, 0, 0];
+  walkSeen[0] = root;
   for (let lvl = geo.start; lvl < LPAE_MAX_LEVELS; lvl++) {
     const index = geo.idx(iova, lvl);
     const entryAddr = table + index * 8;
     const lo = mem.read32(entryAddr);
     const hi = lo === ACCESS_FAULT ? ACCESS_FAULT : mem.read32(entryAddr + 4);
     if (lo === ACCESS_FAULT || hi === ACCESS_FAULT)
-      return fail('bus', `${levelName(lvl)} descriptor ${index} at ${hex(entryAddr)} (table ${hex(table)}): no memory answers the walker's read`);
+      return setFault(res, 'bus', `${levelName(lvl)} descriptor ${index} at ${hex(entryAddr)} (table ${hex(table)}): no memory answers the walker's read`);
     const kind = classify(geo, lo, hi, lvl);
     steps.push({ level: lvl, tableAddr: table, index, entryAddr, entryLo: lo, entryHi: hi, kind });
-    const desc = (): string => `${levelName(lvl)} descriptor ${index} at ${hex(entryAddr)} reads ${hex64(hi, lo)}`;
-    if (kind === 'invalid') return fail('translation', `${desc()} (invalid)`);
+    if (kind === 'invalid') return setFault(res, 'translation', `${stepText(lvl, index, entryAddr, lo, hi)} (invalid)`);
     if (kind === 'bogus') {
       if ((lo & 1) === 0)
-        return fail('translation', `${desc()}: bit 0 clear, so invalid to the hardware (Linux's own iova_to_phys would follow this non-zero entry as a table)`);
-      return fail('reserved', `${desc()}: type 0b01 is a reserved encoding at level 3 (the architecture reports a Translation fault)`);
+        return setFault(res, 'translation', `${stepText(lvl, index, entryAddr, lo, hi)}: bit 0 clear, so invalid to the hardware (Linux's own iova_to_phys would follow this non-zero entry as a table)`);
+      return setFault(res, 'reserved', `${stepText(lvl, index, entryAddr, lo, hi)}: type 0b01 is a reserved encoding at level 3 (the architecture reports a Translation fault)`);
     }
     if (kind === 'table') {
       const rl = geo.resTableLo[lvl];
       const rh = geo.resTableHi[lvl];
-      if (lo & rl || hi & rh) note(`${desc()} has RES0 bits set (${hex64(hi & rh, lo & rl)})`);
+      if (lo & rl || hi & rh) addNote(res, `${stepText(lvl, index, entryAddr, lo, hi)} has RES0 bits set (${hex64(hi & rh, lo & rl)})`);
       const next = geo.addrOf(lo & ~rl, hi & ~rh);
-      if (next >= geo.oasLimit) return fail('address-size', `${desc()} names a next-level table at ${hex(next)}, beyond the ${geo.cfg.oas}-bit output size`);
-      for (let k = 0; k <= lvl - geo.start; k++)
-        if (seen[k] === next) note(`${desc()} names table ${hex(next)}, already used at ${levelName(geo.start + k)} of this walk (a loop: the walker reads it again as a ${levelName(lvl + 1)} table)`);
-      seen[lvl - geo.start + 1] = next;
+      if (next >= geo.oasLimit)
+        return setFault(res, 'address-size', `${stepText(lvl, index, entryAddr, lo, hi)} names a next-level table at ${hex(next)}, beyond the ${geo.cfg.oas}-bit output size`);
+      const depth = lvl - geo.start;
+      for (let k = 0; k <= depth; k++)
+        if (walkSeen[k] === next)
+          addNote(res, `${stepText(lvl, index, entryAddr, lo, hi)} names table ${hex(next)}, already used at ${levelName(geo.start + k)} of this walk (a loop: the walker reads it again as a ${levelName(lvl + 1)} table)`);
+      walkSeen[depth + 1] = next;
       table = next;
       continue;
     }
     // block or page
     if (kind === 'block' && !geo.blockAllowed[lvl])
-      return fail('reserved', `${desc()}: a block descriptor at ${levelName(lvl)} is not allowed with the ${geo.granule / 1024}K granule and ${geo.cfg.oas}-bit output (the architecture reports a Translation fault)`);
+      return setFault(res, 'reserved', `${stepText(lvl, index, entryAddr, lo, hi)}: a block descriptor at ${levelName(lvl)} is not allowed with the ${geo.granule / 1024}K granule and ${geo.cfg.oas}-bit output (the architecture reports a Translation fault)`);
     const rl = geo.resLeafLo[lvl];
     const rh = geo.resLeafHi[lvl];
-    if (lo & rl || hi & rh) note(`${desc()} has RES0 bits set (${hex64(hi & rh, lo & rl)}); ignored`);
+    if (lo & rl || hi & rh) addNote(res, `${stepText(lvl, index, entryAddr, lo, hi)} has RES0 bits set (${hex64(hi & rh, lo & rl)}); ignored`);
     const base = geo.addrOf(lo & ~rl, hi & ~rh);
-    if (base >= geo.oasLimit) return fail('address-size', `${desc()} maps to ${hex(base)}, beyond the ${geo.cfg.oas}-bit output size`);
-    if (!(lo & LO_AF)) return fail('permission', `${desc()}: access flag clear (an Access flag fault; Linux always sets AF)`);
+    if (base >= geo.oasLimit) return setFault(res, 'address-size', `${stepText(lvl, index, entryAddr, lo, hi)} maps to ${hex(base)}, beyond the ${geo.cfg.oas}-bit output size`);
+    if (!(lo & LO_AF)) return setFault(res, 'permission', `${stepText(lvl, index, entryAddr, lo, hi)}: access flag clear (an Access flag fault; Linux always sets AF)`);
     const bs = geo.blockSize[lvl];
     res.phys = base + (iova % bs);
     res.prot = protOfLeaf(geo.stage, lo, hi);
@@ -871,7 +889,7 @@ function walkLpae(name: string, mem: MemReader, params: WalkParams, iova: number
     return res;
   }
   // Unreachable: level 3 always ends the walk.
-  return fail('translation', 'ran out of levels');
+  return setFault(res, 'translation', 'ran out of levels');
 }
 
 /** Work cap for enumerate on garbage: descriptors read in total. */
