@@ -127,6 +127,32 @@ export class DmaIovaCookie {
     return { iova, inner, workaroundTurnedOff };
   }
 
+  /**
+   * The IOVA half of __iommu_dma_map (dma-iommu.c:848-877): offset of phys in its granule, the
+   * granule-aligned size, and the allocation. The caller (the iommu core glue) then does
+   * iommu_map(domain, iova, phys - iovaOff, size, prot) and, on failure, freeIova(iova, size).
+   * Returns null where the kernel returns DMA_MAPPING_ERROR before mapping (the min_align_mask WARN,
+   * `warn` is called with its text, or no IOVA space).
+   */
+  prepareMap(
+    dev: DmaIommuDevice & { minAlignMask?: number },
+    phys: number,
+    sizeIn: number,
+    dmaMask: number,
+    hooks: { notice?: (text: string) => void; warn?: (text: string) => void } = {},
+  ): { iova: number; iovaOff: number; size: number; dma: number; alloc: DmaIovaAllocResult } | null {
+    const g = this.iovad.granule;
+    const iovaOff = phys % g;
+    if ((dev.minAlignMask ?? 0) > g - 1) {
+      hooks.warn?.('Unsupported alignment constraint\n');
+      return null;
+    }
+    const size = Math.ceil((sizeIn + iovaOff) / g) * g;
+    const alloc = this.allocIova(dev, size, dmaMask, hooks.notice);
+    if (!alloc.iova) return null;
+    return { iova: alloc.iova, iovaOff, size, dma: alloc.iova + iovaOff, alloc };
+  }
+
   /** iommu_dma_free_iova, strict path (dma-iommu.c:808-823): straight to free_iova_fast. */
   freeIova(iova: number, size: number): { pfn: number; size: number; dest: 'rcache' | 'rbtree'; memAllocs: number; memFrees: number } {
     const iovad = this.iovad;

@@ -122,3 +122,22 @@ describe('alloc_iova: max32_alloc_size and the retry above the cached node', () 
     );
   });
 });
+
+describe('16K kernel, 16K granule (Apple DART on a 16K kernel)', () => {
+  it('dma_32bit_pfn is 1 << 18 and the first 32-bit IOVA is the top 16K page', () => {
+    const c = DmaIovaCookie.create({ pgsizeBitmap: 0x4000, apertureStart: 0, apertureEnd: 0xffff_ffff, forceAperture: true }, 16384);
+    expect(c.iovad.dma32BitPfn).toBe(0x40000);
+    const dev = platformDev();
+    // a 40-bit mask is cut to the 32-bit aperture: limit_pfn 0xffffffff >> 14 = 0x3ffff
+    expect(c.allocIova(dev, 0x4000, dmaBitMask(40)).iova).toBe(0xffff_c000);
+  });
+  it('__iommu_dma_map: a 100-byte buffer crossing a 16K boundary takes two granules and keeps its offset', () => {
+    const c = DmaIovaCookie.create({ pgsizeBitmap: 0x4000, apertureStart: 0, apertureEnd: 0xffff_ffff, forceAperture: true }, 16384);
+    const m = c.prepareMap(platformDev(), 0x8_0000_3fc0, 100, dmaBitMask(32));
+    // iova_off = 0x3fc0; size = align(0x64 + 0x3fc0 = 0x4024, 16K) = 0x8000; 2 granules below pfn
+    // 0x40000, aligned to 2: 0x3fffe -> iova 0xffff8000, dma = iova + 0x3fc0
+    expect(m).toMatchObject({ iovaOff: 0x3fc0, size: 0x8000, iova: 0xffff_8000, dma: 0xffff_bfc0 });
+    // and one that stays inside its granule takes one: 0x3f80 + 0x64 = 0x3fe4 -> 0x4000, next fit 0x3fffd
+    expect(c.prepareMap(platformDev(), 0x8_0000_3f80, 100, dmaBitMask(32))).toMatchObject({ size: 0x4000, iova: 0xffff_4000 });
+  });
+});
