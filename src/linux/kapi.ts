@@ -49,6 +49,9 @@ export interface KernelApi {
   // Page allocator (iommu-pages.h helpers add __GFP_ZERO).
   iommuAllocPage(gfp: number, why: string): number | null;
   iommuFreePage(pa: number): void;
+  /** iommu_alloc_pages(gfp, order) in 4 KiB frames (a 16 KiB DART table is one order-2 block); optional. */
+  iommuAllocPages?(gfp: number, order: number, why: string): number | null;
+  iommuFreePages?(pa: number, order: number): void;
   /** gfp constants by kernel name (GFP_KERNEL, GFP_ATOMIC, GFP_DMA32, ...). */
   gfp(name: string): number;
 

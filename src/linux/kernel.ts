@@ -377,6 +377,19 @@ export class Kernel implements KernelApi {
     this.tracer.emit('mm', 'iommu_free_page', { phys: pa, inSwiotlbPool: !!this.swiotlb?.contains(pa) });
   }
 
+  iommuAllocPages(gfp: number, order: number, why: string): number | null {
+    const pa = this.pages.iommuAllocPages(gfp, order);
+    const zone = pa === null ? 'none' : this.zoneName(pa);
+    this.tracer.emit('mm', 'iommu_alloc_page', { why, gfp, gfpText: GFP.formatGfpMode ? GFP.formatGfpMode(gfp) : hex(gfp), order, phys: pa, zone, above4G: pa !== null && pa >= 2 ** 32 });
+    if (pa === null) this.tracer.emit('mm', 'alloc_failed', { why, failure: 'alloc-failed', message: `${why}: page allocation failed` });
+    return pa;
+  }
+
+  iommuFreePages(pa: number, order: number): void {
+    this.pages.iommuFreePages(pa, order);
+    this.tracer.emit('mm', 'iommu_free_page', { phys: pa, order, inSwiotlbPool: !!this.swiotlb?.contains(pa) });
+  }
+
   gfp(name: string): number {
     const v = (GFP as Record<string, unknown>)[name];
     if (typeof v !== 'number') throw new Error(`unknown gfp flag ${name}`);

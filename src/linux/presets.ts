@@ -136,6 +136,12 @@ export const PRESETS: Record<string, KernelPreset> = {
     description: 'seed 003 option 2: a static identity table over what the DART can address, swiotlb for memory beyond it',
     dartLargePage: 'fake-bypass',
   },
+  'v6.12+dart-paging-bug-on': {
+    ...V612,
+    name: 'v6.12+dart-paging-bug-on',
+    description: "seed 003's 2021 v2 patch on 6.12: no forced bypass (apple-dart.c:583-584, 949-950 absent), so a 16K DART on a 4K kernel gets a DMA domain and init_iova_domain hits BUG_ON (iova.c:46)",
+    dartLargePage: 'paging-bug-on',
+  },
   'v6.12+dart-large-granule': {
     ...V612,
     name: 'v6.12+dart-large-granule',
