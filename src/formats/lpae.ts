@@ -892,8 +892,13 @@ function walkLpae(name: string, mem: MemReader, params: WalkParams, iova: number
   return setFault(res, 'translation', 'ran out of levels');
 }
 
-/** Work cap for enumerate on garbage: descriptors read in total. */
-const ENUMERATE_MAX_ENTRIES = 1 << 22;
+/**
+ * Work caps for enumerate. Linux never points two entries at one table, so descriptors read again through
+ * a shared table are garbage work and get a small budget; the total cap only stops absurd inputs (2^26
+ * descriptors is 256 GiB mapped in 4K pages).
+ */
+const ENUMERATE_MAX_SHARED_ENTRIES = 1 << 22;
+const ENUMERATE_MAX_ENTRIES = 1 << 26;
 
 function enumerateLpae(name: string, mem: MemReader, params: WalkParams): EnumerateResult {
   const geo = geometryOf(name, params.cfg);
@@ -915,7 +920,9 @@ function enumerateLpae(name: string, mem: MemReader, params: WalkParams): Enumer
   }
   let run: MappingRun | null = null;
   let budget = ENUMERATE_MAX_ENTRIES;
+  let sharedBudget = ENUMERATE_MAX_SHARED_ENTRIES;
   let stopped = false;
+  const visited = new Set<number>();
   const ancestors: number[] = [];
   const ancestorSizes: number[] = [];
 
@@ -925,11 +932,14 @@ function enumerateLpae(name: string, mem: MemReader, params: WalkParams): Enumer
     const bs = geo.blockSize[lvl];
     ancestors.push(table);
     ancestorSizes.push(size);
+    const shared = visited.has(table);
+    visited.add(table);
     for (let i = 0; i < n; i++) {
-      if (budget-- <= 0) {
+      if (budget-- <= 0 || (shared && sharedBudget-- <= 0)) {
         if (!stopped) {
           stopped = true;
-          problems.push({ kind: 'loop', addr: table + i * 8, level: lvl, message: `stopped after reading ${ENUMERATE_MAX_ENTRIES} descriptors: the tables are garbage or share sub-tables many times; mappings after IOVA ${hex(base + i * bs)} are not listed` });
+          const why = budget < 0 ? `${ENUMERATE_MAX_ENTRIES} descriptors` : `${ENUMERATE_MAX_SHARED_ENTRIES} descriptors of tables reached more than once`;
+          problems.push({ kind: 'loop', addr: table + i * 8, level: lvl, message: `stopped after reading ${why}: the tables are garbage or share sub-tables many times; mappings from IOVA ${hex(base + i * bs)} on are not listed` });
         }
         break;
       }
