@@ -24,6 +24,8 @@ import {
 } from '../formats/types.js';
 import { EXIT_OK, UsageError } from './errors.js';
 import type { SetExit } from './commands.js';
+import { startWalk } from '../decode/walk-start.js';
+import { parseReg64, type Reg64 } from '../formats/smmuv3.js';
 
 export interface WalkOptions {
   format: string;
@@ -39,6 +41,11 @@ export interface WalkOptions {
   explain?: boolean;
   suggest?: boolean;
   json?: boolean;
+  /** SMMUv3: start from STRTAB_BASE / STRTAB_BASE_CFG and a StreamID (src/decode/walk-start.ts). */
+  smmuStrtab?: Reg64;
+  strtabCfg?: number;
+  sid?: number;
+  ssid?: number;
 }
 
 /** What a walk produced: the JSON document, the text for humans, and the exit code. */
@@ -276,13 +283,17 @@ export function runWalk(
   // The dump first: a file that cannot be read is the user's first problem whatever the format.
   const dump = openDump(dumpPath, dopts);
   try {
-    const p = prepare(opts, lookup);
+    const start = startWalk(opts, dump);
+    if (start?.stop) return { json: start.stop.json, text: start.stop.text, exitCode: EXIT_OK };
+    const p = prepare(start ? { ...opts, ...start.overrides } : opts, lookup);
+    if (start) p.rootNote.unshift(...start.notes);
     const params = { roots: p.roots, cfg: p.cfg };
     const head = {
       format: p.fmt.name,
       root: hex(p.roots[0]),
       roots: p.roots.map(hex),
       dump: { path: dumpPath, kind: dump.kind },
+      ...(start?.json ?? {}),
     };
     const out: string[] = [];
     out.push(
@@ -375,10 +386,14 @@ export function registerWalk(program: Command, setExit: SetExit): void {
         'top-level table (--root) or the IOMMU base register value (--root-reg)',
     )
     .argument('<dump>', 'ELF core (kdump vmcore, QEMU dump-guest-memory), kdump-compressed file, devmem transcript, or raw image (with --base)')
-    .requiredOption('--format <name>', `page-table format: ${formatNames().join(', ') || 'see the registry'}`)
+    .option('--format <name>', `page-table format: ${formatNames().join(', ') || 'see the registry'}, or auto (chosen from the register's form and the table's contents)`)
     .option('--root <phys>', 'physical address of the top-level table (repeat, in order, for DART TTBRs)', collect((s) => parseAddr(s, '--root')))
     .option('--root-reg <raw>', 'raw base-register value (Rockchip DTE_ADDR, LPAE TTBR, DART TTBR), decoded by the format', collect(parseRegister))
     .option('--root-reg-encoding <name>', 'how the IOMMU block encodes --root-reg where it differs (e.g. DART t8110)')
+    .option('--smmu-strtab <raw>', 'SMMUv3 STRTAB_BASE register value (64-bit): follow stream table, STE and CD to the page table', (s) => parseReg64(s, '--smmu-strtab'))
+    .option('--strtab-cfg <raw>', 'SMMUv3 STRTAB_BASE_CFG register value', (s) => parseAddr(s, '--strtab-cfg'))
+    .option('--sid <n>', 'SMMUv3 StreamID to follow', (s) => parseAddr(s, '--sid'))
+    .option('--ssid <n>', 'SMMUv3 SubstreamID (PASID), when the STE has substreams', (s) => parseAddr(s, '--ssid'))
     .option('--granule <size>', 'granule (4K, 16K, 64K) where the format has a choice', (s) => parseSize(s, '--granule'))
     .option('--ias <bits>', 'input (IOVA) address bits', (s) => parseBits(s, '--ias'))
     .option('--oas <bits>', 'output (physical) address bits', (s) => parseBits(s, '--oas'))
@@ -399,6 +414,8 @@ Examples:
   iommu-lab walk examples/rockchip-v2-above-4g.core --format rockchip-v2 --root-reg 0xf1 --iova 0x1000 --explain
   iommu-lab walk vmcore --format arm-64-lpae-s1 --granule 4K --ias 48 --oas 48 --root 0x4000f000 --json
   iommu-lab walk board.txt --format rockchip-v1 --root-reg 0x2a0d0001 --iova 0x1000 --suggest
+  iommu-lab walk vmcore --smmu-strtab 0x4000000081240000 --strtab-cfg 0x10210 --sid 0x300 --iova 0xffff0000 --explain
+  iommu-lab walk vmcore --format auto --root-reg 0x2a0d03f1
 
 Without --iova: every mapping, merged into runs where IOVA, physical address and permissions are
 contiguous, and the problems found (entries pointing outside the dump, tables that loop, reserved bits,
@@ -425,7 +442,12 @@ options or an unreadable dump.`,
         explain: !!o.explain,
         suggest: !!o.suggest,
         json: !!o.json,
+        smmuStrtab: o.smmuStrtab as Reg64 | undefined,
+        strtabCfg: o.strtabCfg as number | undefined,
+        sid: o.sid as number | undefined,
+        ssid: o.ssid as number | undefined,
       };
+      if (!opts.format && !opts.smmuStrtab) throw new UsageError('give --format F (see --help), --format auto, or the SMMUv3 registers (--smmu-strtab)');
       if (opts.explain && !opts.iova?.length) throw new UsageError('--explain needs --iova ADDR (the IOVA to explain)');
       const r = runWalk(dump, opts);
       process.stdout.write(opts.json ? JSON.stringify(r.json, null, 2) + '\n' : r.text);
