@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { getFormat } from '../../src/formats/index.js';
+import { DeviceView } from '../../src/mem/device-view.js';
 import { PhysMem } from '../../src/mem/phys-mem.js';
 
 const fmt = getFormat('arm-64-lpae-s1');
@@ -91,6 +92,23 @@ describe('walk of garbage', () => {
     expect(w.notes?.some((n) => /RES0/.test(n))).toBe(true);
     put(m, T3, 0x5000_0000 | (PAGE & ~0x400));
     expect(fmt.walk(m, params, 0).fault).toBe('permission');
+  });
+
+  it('a walker on a 32-bit bus cannot reach a table above 4 GiB: bus fault, or the aliased table when truncating', () => {
+    const m = mem();
+    const HIGH = 0x1_0000_0000;
+    put(m, ROOT, (HIGH | 3) >>> 0, 1); // level-1 table at 4 GiB
+    put(m, HIGH, T2 | 3);
+    put(m, T2, T3 | 3);
+    put(m, T3, 0x5000_0000 | PAGE);
+    expect(fmt.walk(m, params, 0).phys).toBe(0x5000_0000);
+    const w = fmt.walk(new DeviceView(m, 32, 'bus-error'), params, 0);
+    expect(w.fault).toBe('bus');
+    expect(w.steps.length).toBe(1);
+    // Truncation reaches physical 0 instead, which holds nothing: a translation fault at level 1.
+    const tr = fmt.walk(new DeviceView(m, 32, 'truncate'), params, 0);
+    expect(tr.steps[1]).toMatchObject({ level: 1, tableAddr: HIGH, entryAddr: HIGH, kind: 'invalid' });
+    expect(tr.fault).toBe('translation');
   });
 
   it('IOVA above ias faults before any read; a root above OAS too', () => {

@@ -400,6 +400,13 @@ describe('base registers and words', () => {
     expect(s1.decodeRootRegister(0x8_1234_5000 + 1, cfg)).toEqual([0x8_1234_5000]);
     expect(s1.decodeRootRegister(0x1f * 2 ** 48 + 0x4000_0000, cfg)).toEqual([0x4000_0000]);
     expect(decodeTtbr(0x4000_0001, 0xabcd_0008, cfg)).toEqual({ base: 0x8_4000_0000, cnp: true, asid: 0xabcd });
+    // A value with ASID bits beyond 2^53 cannot be a JS number: refused with the way out.
+    expect(() => s1.decodeRootRegister(2 ** 60, cfg)).toThrow(/53 bits/);
+    // arm-32: the 32-byte root only needs 32-byte alignment; the AArch64 formats at least 64.
+    const c32 = getFormat('arm-32-lpae-s1').resolveConfig({});
+    expect(getFormat('arm-32-lpae-s1').decodeRootRegister(0x8_0000_0020, c32)).toEqual([0x8_0000_0020]);
+    const c40 = s1.resolveConfig({ ias: 40 }); // 16-byte level-0 table
+    expect(s1.decodeRootRegister(0x8_0000_0020, c40)).toEqual([0x8_0000_0000]);
     // 64K granule, 52-bit output: TTBR bits 5:2 hold BADDR 51:48.
     const c52 = s1.resolveConfig({ granule: 65536, ias: 48, oas: 52 });
     expect(decodeTtbr(0x1234_0000 | (0xf << 2), 0, c52).base).toBe(0xf_0000_1234_0000);
