@@ -125,9 +125,10 @@ function bitSet(bitmap: number, bit: number): boolean {
   return Math.floor(bitmap / 2 ** bit) % 2 === 1;
 }
 function andBits(a: number, b: number): number {
-  let r = 0;
-  for (let bit = 0; bit < 53; bit++) if (bitSet(a, bit) && bitSet(b, bit)) r += 2 ** bit;
-  return r;
+  // `&` takes each operand modulo 2^32, exact below 2^53; the high words are below 2^21.
+  const lo = (a & b) >>> 0;
+  if (a < TWO32 || b < TWO32) return lo;
+  return ((Math.floor(a / TWO32) & Math.floor(b / TWO32)) >>> 0) * TWO32 + lo;
 }
 function lowestBit(bitmap: number): number {
   for (let bit = 0; bit < 53; bit++) if (bitSet(bitmap, bit)) return bit;
