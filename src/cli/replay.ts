@@ -36,6 +36,8 @@ export function registerReplay(program: Command, setExit: SetExit): void {
         r = replayOracleTrace(trace);
       } catch (e) {
         if (e instanceof MalformedTrace) throw new InputError(e.message, file);
+        // A field of the wrong type deep in a call surfaces as a TypeError: still the trace's fault.
+        if (e instanceof TypeError) throw new InputError(`trace does not follow iommu-lab-oracle-dma/1 (${e.message})`, file);
         throw e;
       }
       const summary = { kind: r.kind, calls: r.calls, matched: r.matched, first_mismatch: r.first_mismatch };

@@ -19,6 +19,18 @@ export interface KMsg {
   call: number;
 }
 
+/** A modelled kernel BUG(): the run (or replayed case) ends; the message is already logged. */
+export class KernelBugStop extends Error {
+  constructor(
+    readonly file: string,
+    readonly line: number,
+    readonly cond: string,
+  ) {
+    super(`kernel BUG at ${file}:${line}!`);
+    this.name = 'KernelBugStop';
+  }
+}
+
 export class KLog {
   readonly messages: KMsg[] = [];
   /** The current call index, stamped on each message. */
@@ -50,6 +62,14 @@ export class KLog {
     if (flags) m.flags = flags;
     this.messages.push(m);
     this.forward(m);
+  }
+
+  /** BUG_ON(cond) at a kernel file:line: logged, then thrown as KernelBugStop. */
+  bug(file: string, line: number, cond: string): never {
+    const m: KMsg = { kind: 'BUG', level: 'emerg', file, line, cond, text: `kernel BUG at ${file}:${line}!\n`, call: this.call };
+    this.messages.push(m);
+    this.forward(m);
+    throw new KernelBugStop(file, line, cond);
   }
 
   /** WARN / dev_WARN_ONCE at a kernel file:line. `once` sites fire once per boot. */

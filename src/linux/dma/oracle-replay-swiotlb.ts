@@ -10,7 +10,7 @@
  */
 import { PhysMem, type RamBank } from '../../mem/phys-mem.js';
 import { Device } from '../device.js';
-import { KLog } from './kmsg.js';
+import { KLog, KernelBugStop } from './kmsg.js';
 import { Swiotlb, IO_TLB_SIZE, type DmaDir } from './swiotlb.js';
 import { DirectDma } from './direct.js';
 import { hexU64, parseU64, DMA_MAPPING_ERROR } from './u64.js';
@@ -176,91 +176,98 @@ export function replaySwiotlb(trace: JsonObject): ReplayResult {
     const msgStart = klog.messages.length;
     const ours: JsonObject = {};
     const withList = 'list' in c;
-    switch (c.fn) {
-      case 'swiotlb_tbl_map_single': {
-        const dev = devOf(c, where);
-        // The call records the device attributes it ran with; use them.
-        if (typeof c.min_align_mask === 'string') dev.minAlignMask = parseU64(c.min_align_mask);
-        if (typeof c.seg_boundary === 'string') dev.segBoundaryMask = parseU64(c.seg_boundary);
-        const orig = parseU64(hexField(c, 'orig_addr', where));
-        const size = parseU64(hexField(c, 'mapping_size', where));
-        const snap = snapshotForMap(i);
-        if (snap) prefillOrig(mem, orig, size, snap);
-        pool.cpu = typeof c.cpu === 'number' ? c.cpu : 0;
-        const r = pool.mapSingle(dev, orig, size, parseU64(hexField(c, 'alloc_align_mask', where)), strField(c, 'dir', where) as DmaDir, parseU64(String(c.attrs ?? '0x0')));
-        if (r) {
-          ours.ret = h(r.tlbAddr);
-          ours.slot_index = r.slotIndex;
-          ours.pad_slots = r.padSlots;
-          ours.nslots = r.nslots;
-          ours.area = r.area;
-          ours.alloc_size = h(r.allocSize);
-          mappings.set(r.tlbAddr, size);
-          if (snap && typeof snap.tlb_addr === 'string') prefillSlots(mem, pool, parseU64(snap.tlb_addr), (snap.tlb as string).length / 2, r.tlbAddr, size);
-        } else ours.ret = h(DMA_MAPPING_ERROR);
-        Object.assign(ours, poolState(pool, withList));
-        break;
-      }
-      case 'swiotlb_tbl_unmap_single': {
-        const dev = devOf(c, where);
-        const tlb = parseU64(hexField(c, 'tlb_addr', where));
-        const size = parseU64(hexField(c, 'mapping_size', where));
-        harnessWrites(mem, pool, dev, nextSnapshot(i), tlb, size, mappingOf(tlb));
-        pool.unmapSingle(dev, tlb, size, strField(c, 'dir', where) as DmaDir, parseU64(String(c.attrs ?? '0x0')));
-        mappings.delete(tlb);
-        Object.assign(ours, poolState(pool, withList));
-        break;
-      }
-      case 'swiotlb_sync_single_for_cpu':
-      case 'swiotlb_sync_single_for_device': {
-        const dev = devOf(c, where);
-        const tlb = parseU64(hexField(c, 'tlb_addr', where));
-        const size = parseU64(hexField(c, 'size', where));
-        harnessWrites(mem, pool, dev, nextSnapshot(i), tlb, size, mappingOf(tlb));
-        const dir = strField(c, 'dir', where) as DmaDir;
-        if (c.fn === 'swiotlb_sync_single_for_cpu') pool.syncSingleForCpu(dev, tlb, size, dir);
-        else pool.syncSingleForDevice(dev, tlb, size, dir);
-        break;
-      }
-      case 'dma_direct_map_page': {
-        const dev = devOf(c, where);
-        if (typeof c.dma_mask === 'string') dev.dmaMask = parseU64(c.dma_mask);
-        if (typeof c.coherent === 'boolean') dev.dmaCoherent = c.coherent;
-        const phys = parseU64(hexField(c, 'phys', where));
-        const size = parseU64(hexField(c, 'size', where));
-        const snap = snapshotForMap(i);
-        if (snap) prefillOrig(mem, phys, size, snap);
-        pool.cpu = typeof c.cpu === 'number' ? c.cpu : 0;
-        const r = direct.mapPage(dev, phys, size, strField(c, 'dir', where) as DmaDir, parseU64(String(c.attrs ?? '0x0')));
-        ours.ret = h(r.dma);
-        ours.bounced = r.bounced;
-        ours.arch_sync_dma_for_device = archSyncJson(c.arch_sync_dma_for_device, r.archSyncForDevice, r.bounced ? r.dma : phys, size, strField(c, 'dir', where));
-        if (r.bounced && r.dma !== DMA_MAPPING_ERROR) {
-          mappings.set(r.dma, size);
-          if (snap && typeof snap.tlb_addr === 'string') prefillSlots(mem, pool, parseU64(snap.tlb_addr), (snap.tlb as string).length / 2, r.dma, size);
+    let stopped = false;
+    try {
+      switch (c.fn) {
+        case 'swiotlb_tbl_map_single': {
+          const dev = devOf(c, where);
+          // The call records the device attributes it ran with; use them.
+          if (typeof c.min_align_mask === 'string') dev.minAlignMask = parseU64(c.min_align_mask);
+          if (typeof c.seg_boundary === 'string') dev.segBoundaryMask = parseU64(c.seg_boundary);
+          const orig = parseU64(hexField(c, 'orig_addr', where));
+          const size = parseU64(hexField(c, 'mapping_size', where));
+          const snap = snapshotForMap(i);
+          if (snap) prefillOrig(mem, orig, size, snap);
+          pool.cpu = typeof c.cpu === 'number' ? c.cpu : 0;
+          const r = pool.mapSingle(dev, orig, size, parseU64(hexField(c, 'alloc_align_mask', where)), strField(c, 'dir', where) as DmaDir, parseU64(String(c.attrs ?? '0x0')));
+          if (r) {
+            ours.ret = h(r.tlbAddr);
+            ours.slot_index = r.slotIndex;
+            ours.pad_slots = r.padSlots;
+            ours.nslots = r.nslots;
+            ours.area = r.area;
+            ours.alloc_size = h(r.allocSize);
+            mappings.set(r.tlbAddr, size);
+            if (snap && typeof snap.tlb_addr === 'string') prefillSlots(mem, pool, parseU64(snap.tlb_addr), (snap.tlb as string).length / 2, r.tlbAddr, size);
+          } else ours.ret = h(DMA_MAPPING_ERROR);
+          Object.assign(ours, poolState(pool, withList));
+          break;
         }
-        Object.assign(ours, poolState(pool, false));
-        break;
+        case 'swiotlb_tbl_unmap_single': {
+          const dev = devOf(c, where);
+          const tlb = parseU64(hexField(c, 'tlb_addr', where));
+          const size = parseU64(hexField(c, 'mapping_size', where));
+          harnessWrites(mem, pool, dev, nextSnapshot(i), tlb, size, mappingOf(tlb));
+          pool.unmapSingle(dev, tlb, size, strField(c, 'dir', where) as DmaDir, parseU64(String(c.attrs ?? '0x0')));
+          mappings.delete(tlb);
+          Object.assign(ours, poolState(pool, withList));
+          break;
+        }
+        case 'swiotlb_sync_single_for_cpu':
+        case 'swiotlb_sync_single_for_device': {
+          const dev = devOf(c, where);
+          const tlb = parseU64(hexField(c, 'tlb_addr', where));
+          const size = parseU64(hexField(c, 'size', where));
+          harnessWrites(mem, pool, dev, nextSnapshot(i), tlb, size, mappingOf(tlb));
+          const dir = strField(c, 'dir', where) as DmaDir;
+          if (c.fn === 'swiotlb_sync_single_for_cpu') pool.syncSingleForCpu(dev, tlb, size, dir);
+          else pool.syncSingleForDevice(dev, tlb, size, dir);
+          break;
+        }
+        case 'dma_direct_map_page': {
+          const dev = devOf(c, where);
+          if (typeof c.dma_mask === 'string') dev.dmaMask = parseU64(c.dma_mask);
+          if (typeof c.coherent === 'boolean') dev.dmaCoherent = c.coherent;
+          const phys = parseU64(hexField(c, 'phys', where));
+          const size = parseU64(hexField(c, 'size', where));
+          const snap = snapshotForMap(i);
+          if (snap) prefillOrig(mem, phys, size, snap);
+          pool.cpu = typeof c.cpu === 'number' ? c.cpu : 0;
+          const r = direct.mapPage(dev, phys, size, strField(c, 'dir', where) as DmaDir, parseU64(String(c.attrs ?? '0x0')));
+          ours.ret = h(r.dma);
+          ours.bounced = r.bounced;
+          ours.arch_sync_dma_for_device = archSyncJson(c.arch_sync_dma_for_device, r.archSyncForDevice, r.bounced ? r.dma : phys, size, strField(c, 'dir', where));
+          if (r.bounced && r.dma !== DMA_MAPPING_ERROR) {
+            mappings.set(r.dma, size);
+            if (snap && typeof snap.tlb_addr === 'string') prefillSlots(mem, pool, parseU64(snap.tlb_addr), (snap.tlb as string).length / 2, r.dma, size);
+          }
+          Object.assign(ours, poolState(pool, false));
+          break;
+        }
+        case 'dma_direct_unmap_page': {
+          const dev = devOf(c, where);
+          const addr = parseU64(hexField(c, 'addr', where));
+          const size = parseU64(hexField(c, 'size', where));
+          harnessWrites(mem, pool, dev, nextSnapshot(i), addr, size, mappingOf(addr));
+          const r = direct.unmapPage(dev, addr, size, strField(c, 'dir', where) as DmaDir, parseU64(String(c.attrs ?? '0x0')));
+          ours.arch_sync_dma_for_cpu = archSyncJson(c.arch_sync_dma_for_cpu, r.archSyncForCpu, addr, size, strField(c, 'dir', where));
+          mappings.delete(addr);
+          Object.assign(ours, poolState(pool, false));
+          break;
+        }
+        case 'bytes': {
+          const oa = parseU64(hexField(c, 'orig_addr', where));
+          if (typeof c.orig === 'string') ours.orig = hexBytes(mem, oa, c.orig.length / 2);
+          if (typeof c.tlb_addr === 'string' && typeof c.tlb === 'string') ours.tlb = hexBytes(mem, parseU64(c.tlb_addr), c.tlb.length / 2);
+          break;
+        }
+        default:
+          throw new MalformedTrace(`${where}: unknown swiotlb call fn ${JSON.stringify(c.fn)}`);
       }
-      case 'dma_direct_unmap_page': {
-        const dev = devOf(c, where);
-        const addr = parseU64(hexField(c, 'addr', where));
-        const size = parseU64(hexField(c, 'size', where));
-        harnessWrites(mem, pool, dev, nextSnapshot(i), addr, size, mappingOf(addr));
-        const r = direct.unmapPage(dev, addr, size, strField(c, 'dir', where) as DmaDir, parseU64(String(c.attrs ?? '0x0')));
-        ours.arch_sync_dma_for_cpu = archSyncJson(c.arch_sync_dma_for_cpu, r.archSyncForCpu, addr, size, strField(c, 'dir', where));
-        mappings.delete(addr);
-        Object.assign(ours, poolState(pool, false));
-        break;
-      }
-      case 'bytes': {
-        const oa = parseU64(hexField(c, 'orig_addr', where));
-        if (typeof c.orig === 'string') ours.orig = hexBytes(mem, oa, c.orig.length / 2);
-        if (typeof c.tlb_addr === 'string' && typeof c.tlb === 'string') ours.tlb = hexBytes(mem, parseU64(c.tlb_addr), c.tlb.length / 2);
-        break;
-      }
-      default:
-        throw new MalformedTrace(`${where}: unknown swiotlb call fn ${JSON.stringify(c.fn)}`);
+    } catch (e) {
+      // BUG_ON ends the case, as in the recording shim.
+      if (!(e instanceof KernelBugStop)) throw e;
+      stopped = true;
     }
     const expected: JsonObject = {};
     for (const k of Object.keys(c)) if (!INPUTS.has(k)) expected[k] = c[k];
@@ -269,6 +276,7 @@ export function replaySwiotlb(trace: JsonObject): ReplayResult {
       ours.messages = messagesOf(klog.messages.slice(msgStart) as OracleMessage[], callNo);
     }
     log.add(i, c, expected, ours);
+    if (stopped) break;
   }
 
   if (trace.final) {

@@ -449,14 +449,14 @@ export class Swiotlb implements IoTlbMemRef {
   syncSingleForDevice(dev: Device, tlbAddr: number, size: number, dir: DmaDir): void {
     if (!this.contains(tlbAddr)) return;
     if (dir === 'DMA_TO_DEVICE' || dir === 'DMA_BIDIRECTIONAL') this.bounce(dev, tlbAddr, size, 'DMA_TO_DEVICE');
-    else if (dir !== 'DMA_FROM_DEVICE') throw new Error('kernel BUG at kernel/dma/swiotlb.c:1582 (sync_for_device with DMA_NONE)');
+    else if (dir !== 'DMA_FROM_DEVICE') this.klog.bug('kernel/dma/swiotlb.c', 1582, 'dir != DMA_FROM_DEVICE');
   }
 
   /** swiotlb_sync_single_for_cpu (swiotlb.c:1585-1593). */
   syncSingleForCpu(dev: Device, tlbAddr: number, size: number, dir: DmaDir): void {
     if (!this.contains(tlbAddr)) return;
     if (dir === 'DMA_FROM_DEVICE' || dir === 'DMA_BIDIRECTIONAL') this.bounce(dev, tlbAddr, size, 'DMA_FROM_DEVICE');
-    else if (dir !== 'DMA_TO_DEVICE') throw new Error('kernel BUG at kernel/dma/swiotlb.c:1592 (sync_for_cpu with DMA_NONE)');
+    else if (dir !== 'DMA_TO_DEVICE') this.klog.bug('kernel/dma/swiotlb.c', 1592, 'dir != DMA_TO_DEVICE');
   }
 
   /** The original address a bounce address stands for (orig_addr tracking, as swiotlb_bounce computes it), or null. */
