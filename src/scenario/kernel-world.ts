@@ -316,8 +316,8 @@ export function registerKernelSteps(): void {
     const seq = k.tracer.events.length;
     const r = k.deviceTransfer(master, access, addr, size);
     const what = `${master} ${access === 'read' ? 'read' : 'write'} of ${size} bytes at ${hex(addr)}`;
-    if (r.status === 'fault') w.fail('master', 'page-fault', `${what}: IOMMU fault at ${hex(r.stoppedAt ?? addr)}${r.detail ? ` (${r.detail})` : ''}`, { cause: seq });
-    else if (r.status === 'bus-error') w.fail('master', 'bus-error', `${what}: bus error at ${hex(r.stoppedAt ?? addr)}${r.detail ? ` (${r.detail})` : ''}`, { cause: seq });
+    if (r.status === 'fault') w.fail('master', 'page-fault', `${what}: IOMMU fault at ${hex(r.stoppedAt ?? addr)}${r.detail ? ` (${r.detail})` : ''}`, { causes: causalChain(k, master, seq) });
+    else if (r.status === 'bus-error') w.fail('master', 'bus-error', `${what}: bus error at ${hex(r.stoppedAt ?? addr)}${r.detail ? ` (${r.detail})` : ''}`, { causes: causalChain(k, master, seq) });
     else if (r.status === 'stall') w.fail('master', 'timeout', `${what}: the IOMMU stalled the transfer`, { cause: seq });
     else if (r.status === 'blocked') w.tracer.emit('master', 'blocked', { master, addr, message: `${what}: dropped (translation disabled, no bypass)` });
     return r.status === 'ok';
@@ -414,7 +414,7 @@ export function registerKernelSteps(): void {
     e.data.phys === null ? `${String(e.data.why)}: allocation failed` : `${String(e.data.why)} allocated at ${c.hex(Number(e.data.phys))} in ZONE_${String(e.data.zone)} (gfp ${String(e.data.gfpText)})${e.data.above4G ? ' — above 4 GiB' : ''}`,
   );
   registerExplainer('driver:rk_dt_alloc', (e, c) =>
-    e.data.bounced ? `dma_map_single of the DT could not use ${c.hex(Number(e.data.dtPhys))} directly: swiotlb bounced it to ${c.hex(Number(e.data.dtDma))}` : `the DT is DMA-mapped at its physical address ${c.hex(Number(e.data.dtDma))}`,
+    e.data.bounced ? `dma_map_single(dma_dev) of the DT at ${c.hex(Number(e.data.dtPhys))} returned the swiotlb slot ${c.hex(Number(e.data.dtDma))}: the driver keeps that as dt_dma (CPU writes still go to the original, each flush copies it over)` : `the DT is DMA-mapped at its physical address ${c.hex(Number(e.data.dtDma))}`,
   );
   registerExplainer('driver:rk_pt_alloc', (e, c) =>
     e.data.bounced
@@ -422,10 +422,21 @@ export function registerKernelSteps(): void {
       : `page table for IOVA ${c.hex(Number(e.data.iova))} at ${c.hex(Number(e.data.ptPhys))}; DTE ${c.hex(Number(e.data.dte))}`,
   );
   registerExplainer('driver:rk_enable', (e, c) => `${String(e.data.dev)} enabled: DTE_ADDR <- ${c.hex(Number(e.data.dteAddrReg))} (DT at ${c.hex(Number(e.data.dtDma))})`);
-  registerExplainer('swiotlb:swiotlb_bounce', (e, c) =>
-    e.data.dir === 'DMA_TO_DEVICE' && e.data.orig !== undefined
-      ? `swiotlb copied ${String(e.data.size)} bytes of the original ${c.hex(Number(e.data.orig))} over the bounce slot ${c.hex(Number(e.data.tlb))} (DMA_TO_DEVICE): whatever the CPU wrote into the slot is gone`
-      : undefined,
+  registerExplainer('swiotlb:swiotlb_bounce', (e, c) => {
+    const to = Number(e.data.to);
+    const size = Number(e.data.size);
+    if (e.data.dir !== 'DMA_TO_DEVICE') return `swiotlb copied ${size} bytes from the slot ${c.hex(Number(e.data.from))} back to ${c.hex(to)}`;
+    // Did the CPU write into this slot range before the copy? Then the copy erased it.
+    const erased = c.events.filter((x) => x.seq < e.seq && x.layer === 'cpu' && x.type === 'write32' && Number(x.data.pa) >= to && Number(x.data.pa) < to + size);
+    const base = `swiotlb copied ${size} bytes from the original ${c.hex(Number(e.data.from))} over the bounce slot ${c.hex(to)} (DMA_TO_DEVICE)`;
+    return erased.length ? `${base}, erasing the ${String(erased[erased.length - 1].data.why)} the CPU had written there (${c.hex(Number(erased[erased.length - 1].data.value))})` : base;
+  });
+  registerExplainer('cpu:write32', (e, c) => `the CPU (the driver, through phys_to_virt) wrote ${String(e.data.why)} ${c.hex(Number(e.data.value))} at ${c.hex(Number(e.data.pa))}`);
+  registerExplainer('hw:walk', (e, c) =>
+    e.data.fault ? `${String(e.data.device)} walked IOVA ${c.hex(Number(e.data.iova))} and stopped: ${String(e.data.fault)} after ${String(e.data.steps)} level(s)` : undefined,
+  );
+  registerExplainer('hw:dte_base_truncated', (e, c) =>
+    `${String(e.data.device)} cannot use a DT base above 4 GiB: it wanted ${c.hex(Number(e.data.wanted))} and walked ${c.hex(Number(e.data.used))} instead`,
   );
   registerExplainer('io-pgtable:dma_not_phys', (e, c) => `table page at ${c.hex(Number(e.data.phys))} was DMA-mapped at ${c.hex(Number(e.data.dma))} (≠ its physical address): io-pgtable refuses it (${String(e.data.where)})`);
   registerExplainer('master:transfer', (e, c) =>
@@ -436,6 +447,48 @@ export function registerKernelSteps(): void {
   registerExplainer('kernel:warn', (e) => `WARN: ${String(e.data.message)}`);
   registerExplainer('iommu:probe_failed', (e) => `${String(e.data.dev)} left without an IOMMU (probe returned ${String(e.data.ret)}): it will use dma-direct`);
   registerExplainer('driver:dart_fake_bypass', (e, c) => `${String(e.data.dev)}: static table maps IOVA 0..${c.hex(Number(e.data.size))} onto ${c.hex(Number(e.data.phys))}; memory beyond must bounce`);
+}
+
+/**
+ * The events that explain a failed device access, in order: where the tables came from (allocation
+ * zone, bounce), what the driver programmed (DTE_ADDR, the entries it wrote), what overwrote an entry
+ * (a swiotlb copy), how the hardware walked (truncation, the entry it read) and the transfer itself.
+ */
+function causalChain(k: Kernel, master: string, transferSeq: number): number[] {
+  const bm = k.board.masters.find((m) => m.name === master);
+  const hw = bm?.iommus[0] ? (k.hw.get(bm.iommus[0].iommu) as { lastWalk?: WalkResult; instances?: { lastWalk?: WalkResult }[] } | undefined) : undefined;
+  // Rockchip keeps the walk per MMU instance; the others on the model.
+  const walk = hw?.lastWalk ?? hw?.instances?.map((i) => i.lastWalk).find((x) => x);
+  const device = bm?.iommus[0]?.iommu;
+  const entryAddrs = new Set<number>((walk?.steps ?? []).map((st) => st.entryAddr));
+  const tables = new Set<number>((walk?.steps ?? []).map((st) => st.tableAddr));
+  const last = walk?.steps[walk.steps.length - 1];
+  const within = (a: number, from: unknown, size: unknown) => typeof from === 'number' && typeof size === 'number' && a >= from && a < from + size;
+  // The device's current DT (Rockchip) from its last enable, and the PTs the driver allocated.
+  let dtPhys: number | undefined;
+  const ptPhys = new Set<number>();
+  for (const e of k.tracer.events) {
+    if (e.seq > transferSeq) break;
+    if (e.layer === 'driver' && e.type === 'rk_enable' && e.data.dev === device) dtPhys = e.data.dtPhys as number;
+    if (e.layer === 'driver' && e.type === 'rk_pt_alloc') ptPhys.add(e.data.ptPhys as number);
+  }
+  const out: number[] = [];
+  for (const e of k.tracer.events) {
+    if (e.seq > transferSeq) break;
+    const d = e.data;
+    const key = `${e.layer}:${e.type}`;
+    let keep = false;
+    if (key === 'driver:rk_enable') keep = d.dev === device;
+    else if (key === 'driver:rk_dt_alloc') keep = d.dtPhys === dtPhys;
+    else if (key === 'driver:rk_pt_alloc' || key === 'io-pgtable:dma_not_phys') keep = true;
+    else if (key === 'mm:iommu_alloc_page' && typeof d.phys === 'number') keep = d.phys === dtPhys || ptPhys.has(d.phys) || tables.has(d.phys);
+    else if (key === 'hw:dte_base_truncated') keep = d.device === device || String(d.device).startsWith(`${device}`);
+    else if (key === 'cpu:write32' && last) keep = d.pa === last.entryAddr;
+    else if (key === 'swiotlb:swiotlb_bounce') keep = [...entryAddrs].some((a) => within(a, d.to, d.size));
+    if (keep) out.push(e.seq);
+  }
+  out.push(transferSeq);
+  return out;
 }
 
 function power(w: World, device: string, on: boolean, ctx: StepContext): void {

@@ -250,7 +250,7 @@ export class IpmmuDriver {
     d.iop = iop;
     const regs = iop.registers();
     const ttbr = Number(regs.ttbr ?? regs.TTBR ?? iop.roots[0]);
-    const mair = Number(regs.mair ?? regs.MAIR ?? 0xf404ff44);
+    const mair = Number(regs.mair0 ?? 0xf404ff44);
     d.cfg = { ttbr, mair };
     // ipmmu_domain_setup_context
     this.writeRoot(d, IMTTLBR0, lo32(ttbr));
