@@ -7,6 +7,7 @@ import { registerList } from './list.js';
 import { registerStart } from './start.js';
 import { registerBoard } from './board.js';
 import { registerReplay } from './replay.js';
+import { registerDecode } from './decode.js';
 
 export type SetExit = (code: number) => void;
 
@@ -18,4 +19,5 @@ export function registerCommands(program: Command, setExit: SetExit): void {
   registerStart(program, setExit);
   registerBoard(program, setExit);
   registerReplay(program, setExit);
+  registerDecode(program, setExit);
 }
