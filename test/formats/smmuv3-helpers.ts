@@ -48,6 +48,12 @@ export function buildSmmuMemory(): PhysMem {
   write64(mem, 0x8000_0000 + 5 * 64, 0, 0);
   write64(mem, 0x8000_0000 + 6 * 64, STE_V | CFG(4), 0);
   write64(mem, 0x8000_0000 + 7 * 64, 0x8000_1040 | STE_V | CFG(5), 0);
+  // SID 8: stage 2 only (arm_smmu_make_s2_domain_ste, arm-smmu-v3.c:1654-1700): VMID 1; VTCR (word 2
+  // bits 50:32) S2T0SZ 24 (ias 40) | S2SL0 1 << 6 | IR0 1 << 8 | OR0 1 << 10 | SH0 3 << 12 | TG 0 | PS 2 << 16
+  // = 0x21558; S2AA64 bit 51, S2PTW bit 54, S2R bit 58; S2TTB (word 3) 0x80002000.
+  write64(mem, 0x8000_0000 + 8 * 64, STE_V | CFG(6), 0);
+  write64(mem, 0x8000_0000 + 8 * 64 + 16, 1, 0x21558 | (1 << 19) | (1 << 22) | (1 << 26));
+  write64(mem, 0x8000_0000 + 8 * 64 + 24, 0x8000_2000, 0);
   // CD at 0x80001000: T0SZ 16 (ias 48), TG0 0 (4K), IPS 5 (48 bits), ASID 1; TTB0 0x800000000.
   const [c0lo, c0hi] = cdWord0(16, 0, 5, 1);
   write64(mem, 0x8000_1000, c0lo, c0hi);

@@ -55,6 +55,12 @@ describe('resolveSmmuV3Stream', () => {
     expect(resolveSmmuV3Stream(mem, { ...linear, sid: 32 }).outcome).toMatchObject({ kind: 'stop', event: 'C_BAD_STREAMID' });
   });
 
+  it('stage-2 STE: VTCR gives 4K, ias 40, oas 40, start level 1; S2TTB the root', () => {
+    const r = resolveSmmuV3Stream(mem, { ...linear, sid: 8 });
+    expect(r.outcome).toEqual({ kind: 'translate', stage: 2, format: 'arm-64-lpae-s2', granule: 4096, ias: 40, oas: 40, root: 0x8000_2000 });
+    expect(r.notes.join()).toMatch(/starts at level 1/);
+  });
+
   it('two-level table: SID 0x312 → L1[3] (Span 9) → STE 0x12 of the L2 array', () => {
     const r = resolveSmmuV3Stream(mem, { ...twolvl, sid: 0x312 });
     expect(r.steps.map((s) => s.addr)).toEqual([null, 0x8010_0018, 0x8020_0480, 0x8030_0000]);
