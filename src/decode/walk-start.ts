@@ -32,6 +32,7 @@ export interface StartOptions {
   ssid?: number;
   iova?: number[];
   explain?: boolean;
+  suggest?: boolean;
 }
 
 export interface StartResult {
@@ -109,6 +110,17 @@ function startSmmu(opts: StartOptions, dump: Dump): StartResult {
   } else {
     lines.push(o.kind === 'bypass' ? 'no tables: every IOVA is its own physical address' : 'no mappings');
     docJson = { ...head, mappings: [], problems: o.kind === 'bypass' ? [] : [{ kind: 'root', addr: '0x0', message: o.reason }] };
+  }
+  // A transcript that stopped short: the reads the SMMU structures still need, as walk prints them.
+  if (dump.kind === 'devmem') {
+    const missing = dump.missingReads();
+    docJson.missing = missing.map((m) => ({ addr: hex(m.addr), len: m.len }));
+    for (const m of missing) lines.push(`missing: read ${hex(m.addr)} (${m.len} bytes)`);
+    if (opts.suggest && missing.length) {
+      lines.push('next reads to do on the board, then paste the output and run again:');
+      for (const m of missing)
+        for (let a = m.addr; a < m.addr + m.len; a += 4) lines.push(`  devmem ${hex(a)} 32        # or: io -4 ${hex(a)}`);
+    }
   }
   return { overrides: { format: '' }, notes: [], json, stop: { text: lines.join('\n') + '\n', json: docJson } };
 }

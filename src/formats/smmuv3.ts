@@ -122,14 +122,16 @@ function read64(mem: MemReader, addr: number): Reg64 | null {
   return { lo: lo >>> 0, hi: hi >>> 0 };
 }
 
+/** n words, or null when any is missing. Every word is tried, so a transcript learns all it lacks at once. */
 function readWords(mem: MemReader, addr: number, n: number): Reg64[] | null {
   const out: Reg64[] = [];
+  let missing = false;
   for (let i = 0; i < n; i++) {
     const w = read64(mem, addr + 8 * i);
-    if (!w) return null;
-    out.push(w);
+    if (!w) missing = true;
+    else out.push(w);
   }
-  return out;
+  return missing ? null : out;
 }
 
 const CONFIG_NAMES: Record<number, string> = {
