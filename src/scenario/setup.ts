@@ -4,6 +4,7 @@
  * the tests call `setupScenarioLayers()` before running anything.
  */
 import { registerCoreSteps } from './steps/core.js';
+import { registerDartExplainers } from './steps/apple-dart-explain.js';
 import { createKernelWorld, registerKernelSteps } from './kernel-world.js';
 import { setWorldFactory } from './world.js';
 
@@ -14,6 +15,7 @@ export function setupScenarioLayers(): void {
   done = true;
   registerCoreSteps();
   registerKernelSteps();
+  registerDartExplainers();
   setWorldFactory(createKernelWorld);
   // Layers add their line here, e.g.: registerDmaSteps(); setWorldFactory(createKernelWorld);
 }
