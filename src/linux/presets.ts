@@ -67,6 +67,22 @@ const V612: KernelPreset = {
   rockchipStallAcksStaleFault: true,
 };
 
+/** What the 4.x presets share: the bus mask derived without dma-ranges, no free-path guard, the 4.x core. */
+const V4: KernelPreset = {
+  ...V612,
+  name: 'v4.x',
+  description: '',
+  uname: '4.20.0-rc1-arm64-renesas',
+  dmaCapableRule: 'mask-and-bus-limit',
+  busLimitWithoutDmaRanges: 'from-default-coherent-mask',
+  rockchipMatch: { 'rockchip,iommu': RK_OPS_V1 },
+  ipmmuFree: { nullGuard: 'none', rootOffset: 0x38 },
+  coreAttachFailure: 'group-add-failed',
+  dartLargePage: 'paging-bug-on',
+  ipmmuAllowlist: ['ee300000.sata'],
+  rockchipStallAcksStaleFault: false,
+};
+
 export const PRESETS: Record<string, KernelPreset> = {
   'v6.12': V612,
   'v6.12-revert-2a7e6400': {
@@ -89,46 +105,22 @@ export const PRESETS: Record<string, KernelPreset> = {
     rockchipMatch: { 'rockchip,iommu': RK_OPS_V1, 'rockchip,rk3568-iommu': RK_OPS_V2_612, 'rockchip,rk3568-iommu-v1': RK_OPS_V1_BLOCK },
   },
   'v4.19': {
-    ...V612,
+    ...V4,
     name: 'v4.19',
     description: '4.19: dma_capable checks the device mask only; IPMMU free path unguarded',
     uname: '4.19.0',
     dmaCapableRule: 'device-mask-only',
-    busLimitWithoutDmaRanges: 'from-default-coherent-mask',
-    rockchipMatch: { 'rockchip,iommu': RK_OPS_V1 },
-    ipmmuFree: { nullGuard: 'none', rootOffset: 0x38 },
-    coreAttachFailure: 'group-add-failed',
-    dartLargePage: 'paging-bug-on',
-    ipmmuAllowlist: ['ee300000.sata'],
-    rockchipStallAcksStaleFault: false,
   },
   'v4.20-rc1': {
-    ...V612,
+    ...V4,
     name: 'v4.20-rc1',
     description: '4.20-rc1: dma_capable honours bus_dma_mask (b4ebe6063204), which of_dma_configure sets to 32 bits without dma-ranges; IPMMU free path unguarded',
-    uname: '4.20.0-rc1-arm64-renesas',
-    dmaCapableRule: 'mask-and-bus-limit',
-    busLimitWithoutDmaRanges: 'from-default-coherent-mask',
-    rockchipMatch: { 'rockchip,iommu': RK_OPS_V1 },
-    ipmmuFree: { nullGuard: 'none', rootOffset: 0x38 },
-    coreAttachFailure: 'group-add-failed',
-    dartLargePage: 'paging-bug-on',
-    ipmmuAllowlist: ['ee300000.sata'],
-    rockchipStallAcksStaleFault: false,
   },
   'v4.20-rc1+ipmmu-guard': {
-    ...V612,
+    ...V4,
     name: 'v4.20-rc1+ipmmu-guard',
     description: "4.20-rc1 with Geert's NULL guard in ipmmu_domain_free",
-    uname: '4.20.0-rc1-arm64-renesas',
-    dmaCapableRule: 'mask-and-bus-limit',
-    busLimitWithoutDmaRanges: 'from-default-coherent-mask',
-    rockchipMatch: { 'rockchip,iommu': RK_OPS_V1 },
     ipmmuFree: { nullGuard: 'domain_free', rootOffset: 0x38 },
-    coreAttachFailure: 'group-add-failed',
-    dartLargePage: 'paging-bug-on',
-    ipmmuAllowlist: ['ee300000.sata'],
-    rockchipStallAcksStaleFault: false,
   },
   'v6.12+dart-fake-bypass': {
     ...V612,
