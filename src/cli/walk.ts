@@ -415,13 +415,18 @@ Examples:
   iommu-lab walk vmcore --format arm-64-lpae-s1 --granule 4K --ias 48 --oas 48 --root 0x4000f000 --json
   iommu-lab walk board.txt --format rockchip-v1 --root-reg 0x2a0d0001 --iova 0x1000 --suggest
   iommu-lab walk vmcore --smmu-strtab 0x4000000081240000 --strtab-cfg 0x10210 --sid 0x300 --iova 0xffff0000 --explain
-  iommu-lab walk vmcore --format auto --root-reg 0x2a0d03f1
+  iommu-lab walk vmcore --format auto --root-reg 0x2a0d0101
 
 Without --iova: every mapping, merged into runs where IOVA, physical address and permissions are
 contiguous, and the problems found (entries pointing outside the dump, tables that loop, reserved bits,
 output beyond oas). With --iova: each level's table, index, entry address, entry value and kind.
 A devmem transcript (lines of "devmem ADDR 32" + value, "fde4b000:  000010f1" from io -4, or hexdump -C)
 is walked as far as its reads go; what it lacks is printed as "missing: read 0x… (4 bytes)".
+SMMUv3: give the STRTAB_BASE and STRTAB_BASE_CFG register values and a StreamID (--sid; --ssid for a
+substream); the stream table (linear or 2-level), STE and CD give format, granule, ias, oas and TTB0
+(--explain shows each structure's fields; an abort/bypass/invalid STE or an invalid CD is the answer).
+--format auto chooses the format from the base register's form (Rockchip DTE_ADDR, DART TTBR) and the
+table's contents; when several fit it lists them and exits 2. JSON then has "smmu" or "auto" too.
 JSON: {"format","root","roots","mappings":[{"iova","phys","size","prot","protNames"}],"problems":[...]}
 or {"format","root","roots","translations":[{"iova","phys","prot","fault","steps":[{"level","tableAddr",
 "index","entryAddr","entry","kind"}]}]}. Exit 0 when the walk ran (problems are findings), 2 for bad

@@ -126,6 +126,9 @@ function explainRockchipWalk(f: Record<string, number>, prior: { iova?: number }
   const v1 = rockchipVariants.v1;
   const v2 = rockchipVariants.v2;
   out.push(`mmu_dte_addr ${hex(mmuDteAddr)}: the directory table (DT) address the driver decoded from the DTE_ADDR register with rk_ops->pt_address (RK:567-568)`);
+  out.push(
+    'the DTE and PTE values are what the CPU reads at those addresses through phys_to_virt (RK:571-572, 578-579), not what the IOMMU read: a table the IOMMU sees elsewhere (a swiotlb bounce copy, a truncated address) can differ',
+  );
   if (mmuDteAddr >= GiB4)
     out.push(
       `the DT is above 4 GiB: only a v2 block can be given it; an RK3568 v1.0 block (e.g. the NPU's IOMMU) cannot reach a DT above 4 GiB, its walker fails or truncates the address (seeds/000)`,
