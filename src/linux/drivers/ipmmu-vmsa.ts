@@ -24,7 +24,7 @@ export interface IpmmuFeatures {
   utlbOffsetBase: number;
 }
 
-// ipmmu_features_* (ipmmu-vmsa.c:925-962)
+// ipmmu_features_* (ipmmu-vmsa.c:913-953)
 const GEN2: IpmmuFeatures = {
   useNsAliasOffset: true,
   hasCacheLeafNodes: false,
@@ -112,6 +112,8 @@ interface IpmmuDomain {
 export class IpmmuDriver {
   readonly mmus: IpmmuDevice[] = [];
   readonly ops: IommuOps;
+  /** ipmmu_iommu_identity_domain: attaching it turns the device's uTLBs off (ipmmu-vmsa.c:638-661). */
+  readonly identityDomain: IommuDomain;
 
   constructor(
     readonly k: KernelApi,
@@ -129,6 +131,7 @@ export class IpmmuDriver {
         return d;
       },
       probeDevice: (dev) => (dev.iommuPriv ? 0 : -ENODEV),
+      releaseDevice: (dev) => this.releaseDevice(dev),
       ofXlate: (dev, iommu, ids) => {
         // R-Car Gen3 needs an opt-in per device (ipmmu_of_xlate -> ipmmu_device_is_allowed).
         const gen3 = (iommu.priv as IpmmuDevice).features.hasCacheLeafNodes;
@@ -138,6 +141,28 @@ export class IpmmuDriver {
         return 0;
       },
     };
+    this.identityDomain = new IommuDomain('identity', { attachDev: (_d, dev) => this.identityAttach(dev) }, this.ops);
+    this.ops.identityDomain = this.identityDomain;
+  }
+
+  /** ipmmu_iommu_identity_attach: disable the uTLBs of the device's current paging domain, if any. */
+  private identityAttach(dev: IommuClientDevice): number {
+    const cur = dev.iommuGroup?.domain;
+    if (!cur || cur === this.identityDomain) return 0;
+    const d = cur.priv as IpmmuDomain;
+    for (const utlb of dev.iommuFwspec?.ids ?? []) this.utlbWrite(d.mmu!, utlb, 0);
+    return 0;
+  }
+
+  /** ipmmu_release_device: every uTLB of the device off, whatever domain it had (ipmmu-vmsa.c:859-871). */
+  private releaseDevice(dev: IommuClientDevice): void {
+    const mmu = dev.iommuPriv as IpmmuDevice | undefined;
+    if (!mmu) return;
+    for (const utlb of dev.iommuFwspec?.ids ?? []) this.utlbWrite(mmu, utlb, 0);
+  }
+
+  private utlbWrite(mmu: IpmmuDevice, utlb: number, v: number): void {
+    this.k.writel(mmu.base + mmu.features.utlbOffsetBase + imuctr(utlb), v >>> 0);
   }
 
   /** ipmmu_probe (without deferral: callers probe the root first, as deferred probing ends up doing). */
@@ -150,8 +175,9 @@ export class IpmmuDriver {
       base: features.useNsAliasOffset ? base + IM_NS_ALIAS_OFFSET : base,
       features,
       root: undefined,
-      ctx: new Array(features.numberOfContexts).fill(false),
-      domains: new Array(features.numberOfContexts).fill(undefined),
+      // num_ctx = min(IPMMU_CTX_MAX, number_of_contexts) (ipmmu-vmsa.c:1047)
+      ctx: new Array(Math.min(16, features.numberOfContexts)).fill(false),
+      domains: new Array(Math.min(16, features.numberOfContexts)).fill(undefined),
       iommuDevice: undefined as unknown as IommuDevice,
     };
     if (!features.hasCacheLeafNodes || !isLeafProp) mmu.root = mmu;
@@ -159,13 +185,19 @@ export class IpmmuDriver {
     if (!mmu.root) return -517; // -EPROBE_DEFER
     mmu.iommuDevice = { name: dev.name, ops: this.ops, priv: mmu };
     if (mmu.root === mmu) {
-      // ipmmu_device_reset: disable all contexts; Gen3 reserves context 0 for the secure world.
-      for (let i = 0; i < features.numberOfContexts; i++) this.ctxWrite(mmu, i, IMCTR, 0);
+      // A root takes its first interrupt only (platform_get_irq(pdev, 0)), then ipmmu_device_reset
+      // disables every context; Gen3/Gen4 reserve context 0 (ipmmu-vmsa.c:1066-1083).
+      if (irqs.length === 0) return -6; // platform_get_irq: -ENXIO
+      const r = this.k.requestIrq(irqs[0], dev.name, () => this.irq(mmu));
+      if (r < 0) {
+        this.k.tracer.devPrintk('err', DRIVER, dev.name, `failed to request IRQ ${irqs[0]}`);
+        return r;
+      }
+      for (let i = 0; i < mmu.ctx.length; i++) this.ctxWrite(mmu, i, IMCTR, 0);
       if (features.reservedContext) {
         this.k.tracer.devPrintk('info', DRIVER, dev.name, 'IPMMU context 0 is reserved');
         mmu.ctx[0] = true;
       }
-      for (const irq of irqs) this.k.requestIrq(irq, dev.name, () => this.irq(mmu));
     }
     this.mmus.push(mmu);
     return 0;
@@ -316,21 +348,22 @@ export class IpmmuDriver {
   /** ipmmu_irq: for each context with a domain, latch and report faults. */
   irq(root: IpmmuDevice): IrqReturn {
     let ret: IrqReturn = 'none';
-    for (let i = 0; i < root.features.numberOfContexts; i++) {
+    for (let i = 0; i < root.ctx.length; i++) {
       const d = root.domains[i];
       if (!d) continue;
       const status = this.ctxRead(root, i, IMSTR);
       if (!(status & (IMSTR_MHIT | IMSTR_ABORT | IMSTR_PF | IMSTR_TF))) continue;
       const iova = this.ctxRead(root, i, IMELAR) + this.ctxRead(root, i, IMEUAR) * 2 ** 32;
       this.ctxWrite(root, i, IMSTR, 0);
-      const dev = root.dev;
+      // Messages name domain->mmu, the IPMMU the master sits behind (a leaf on Gen3), not the root.
+      const dev = d.mmu?.dev ?? root.dev;
       if (status & IMSTR_MHIT) this.k.tracer.devPrintk('err', DRIVER, dev.name, `Multiple TLB hits @0x${iova.toString(16)}`);
       if (status & IMSTR_ABORT) this.k.tracer.devPrintk('err', DRIVER, dev.name, `Page Table Walk Abort @0x${iova.toString(16)}`);
-      if (status & (IMSTR_PF | IMSTR_TF)) {
-        // report_iommu_fault finds no handler: the "Unhandled fault" line follows.
-        this.k.tracer.devPrintk('err', DRIVER, dev.name, `Unhandled fault: status 0x${(status >>> 0).toString(16).padStart(8, '0')} iova 0x${iova.toString(16)}`);
-        this.k.tracer.emit('driver', 'ipmmu_fault', { dev: dev.name, iova, status });
-      }
+      // Only page and translation faults make the context's interrupt "handled" (ipmmu-vmsa.c:518-519).
+      if (!(status & (IMSTR_PF | IMSTR_TF))) continue;
+      // report_iommu_fault finds no handler: the "Unhandled fault" line follows.
+      this.k.tracer.devPrintk('err', DRIVER, dev.name, `Unhandled fault: status 0x${(status >>> 0).toString(16).padStart(8, '0')} iova 0x${iova.toString(16)}`);
+      this.k.tracer.emit('driver', 'ipmmu_fault', { dev: dev.name, iova, status });
       ret = 'handled';
     }
     return ret;

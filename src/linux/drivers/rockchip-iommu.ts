@@ -171,8 +171,14 @@ export class RockchipIommuDriver {
     for (const b of iommu.bases) this.write(b, COMMAND, cmd);
   }
 
+  /**
+   * rk_iommu_is_stall_active / rk_iommu_is_paging_enabled: the kernel ANDs the bit of every instance
+   * (`active &= ...`, rockchip-iommu.c:377-399), so every STATUS is read even once one is clear.
+   */
   private allStatus(iommu: RkIommu, bit: number): boolean {
-    return iommu.bases.every((b) => (this.read(b, STATUS) & bit) !== 0);
+    let all = true;
+    for (const b of iommu.bases) if ((this.read(b, STATUS) & bit) === 0) all = false;
+    return all;
   }
 
   // ---- domain ---------------------------------------------------------------------------------
@@ -351,10 +357,9 @@ export class RockchipIommuDriver {
     (d.priv as RkDomain).iommus.push(iommu);
     if (!iommu.powered()) return 0;
     ret = this.enable(iommu);
-    if (ret) {
-      this.k.warn('drivers/iommu/rockchip-iommu.c', 1064, 'rk_iommu_attach_device');
-      this.identityAttach(this.identityDomain, dev);
-    }
+    // The WARN_ON wraps the identity attach, which returns 0 here (rockchip-iommu.c:1063-1064): a failed
+    // enable falls back to identity without a WARN and the error goes back to the core.
+    if (ret && this.identityAttach(this.identityDomain, dev)) this.k.warn('drivers/iommu/rockchip-iommu.c', 1064, 'rk_iommu_attach_device');
     return ret;
   }
 
@@ -412,7 +417,13 @@ export class RockchipIommuDriver {
       }
     }
     this.command(iommu, CMD_FORCE_RESET);
-    const ret = pollTimeout(this.k, () => iommu.bases.every((b) => this.read(b, DTE_ADDR) === 0), FORCE_RESET_TIMEOUT_US, POLL_TIMEOUT_US);
+    // rk_iommu_is_reset_done reads every instance's DTE_ADDR (done &= ..., rockchip-iommu.c:401-410).
+    const resetDone = (): boolean => {
+      let done = true;
+      for (const b of iommu.bases) if (this.read(b, DTE_ADDR) !== 0) done = false;
+      return done;
+    };
+    const ret = pollTimeout(this.k, resetDone, FORCE_RESET_TIMEOUT_US, POLL_TIMEOUT_US);
     if (ret) this.err(iommu, 'FORCE_RESET command timed out');
     return ret;
   }
@@ -421,19 +432,19 @@ export class RockchipIommuDriver {
     const enc = rockchipVariants[iommu.row.entries];
     const rd = iommu.domain.priv as RkDomain;
     let ret = this.enableStall(iommu);
+    // A failed stall request skips straight past disable_stall (goto out_disable_clocks, rockchip-iommu.c:952-954).
+    if (ret) return ret;
+    ret = this.forceReset(iommu);
     if (!ret) {
-      ret = this.forceReset(iommu);
-      if (!ret) {
-        const reg = enc.mkDte(rd.dtDma);
-        for (const b of iommu.bases) {
-          this.write(b, DTE_ADDR, reg);
-          this.write(b, COMMAND, CMD_ZAP_CACHE);
-          this.write(b, INT_MASK, IRQ_MASK);
-          this.write(b, AUTO_GATING, this.read(b, AUTO_GATING) | DISABLE_FETCH_DTE_TIME_LIMIT);
-        }
-        this.k.tracer.emit('driver', 'rk_enable', { dev: iommu.dev.name, dteAddrReg: reg, dtDma: rd.dtDma, dtPhys: rd.dtPhys });
-        ret = this.enablePaging(iommu);
+      const reg = enc.mkDte(rd.dtDma);
+      for (const b of iommu.bases) {
+        this.write(b, DTE_ADDR, reg);
+        this.write(b, COMMAND, CMD_ZAP_CACHE);
+        this.write(b, INT_MASK, IRQ_MASK);
+        this.write(b, AUTO_GATING, this.read(b, AUTO_GATING) | DISABLE_FETCH_DTE_TIME_LIMIT);
       }
+      this.k.tracer.emit('driver', 'rk_enable', { dev: iommu.dev.name, dteAddrReg: reg, dtDma: rd.dtDma, dtPhys: rd.dtPhys });
+      ret = this.enablePaging(iommu);
     }
     this.disableStall(iommu);
     return ret;

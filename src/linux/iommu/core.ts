@@ -9,12 +9,49 @@
 import { hex } from '../../addr.js';
 import type { Tracer } from '../../trace/events.js';
 import { kPad } from '../../trace/printf.js';
+import * as GFP from '../mm/gfp.js';
 
 export const EINVAL = 22;
 export const ENODEV = 19;
 export const ENOMEM = 12;
 export const EBUSY = 16;
 export const ENOSYS = 38;
+export const EOPNOTSUPP = 95;
+
+/**
+ * kstrtobool (lib/kstrtox.c): the first character decides — y/Y/t/T/1 true, n/N/f/F/0 false, "on"/"off"
+ * (any case); anything else is not a boolean (undefined), and the early_param handler then fails.
+ */
+export function kstrtobool(s: string): boolean | undefined {
+  switch (s[0]) {
+    case 'y': case 'Y': case 't': case 'T': case '1':
+      return true;
+    case 'n': case 'N': case 'f': case 'F': case '0':
+      return false;
+    case 'o': case 'O':
+      if (s[1] === 'n' || s[1] === 'N') return true;
+      if (s[1] === 'f' || s[1] === 'F') return false;
+      return undefined;
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * The two early_params of drivers/iommu/iommu.c:681-707 from a kernel command line. A value kstrtobool
+ * rejects leaves the build default in place (and does not count as "set via kernel command line").
+ */
+export function iommuCmdlineFrom(cmdline: ReadonlyMap<string, string>, tracer?: Tracer): IommuCmdline {
+  const out: IommuCmdline = {};
+  for (const [param, field] of [['iommu.passthrough', 'passthrough'], ['iommu.strict', 'strict']] as const) {
+    const raw = cmdline.get(param);
+    if (raw === undefined) continue;
+    const v = kstrtobool(raw);
+    if (v === undefined) tracer?.printk('warn', `Malformed early option '${param}'`); // do_early_param, init/main.c:733-734
+    else out[field] = v;
+  }
+  return out;
+}
 
 export type DomainType = 'blocked' | 'identity' | 'unmanaged' | 'dma' | 'dma-fq';
 
@@ -103,10 +140,9 @@ export class IommuGroup {
   readonly devices: IommuClientDevice[] = [];
   defaultDomain: IommuDomain | undefined;
   domain: IommuDomain | undefined;
+  /** group->name: only iommu_group_set_name() fills it, so messages print "%s" of NULL = "(null)". */
+  name: string | null = null;
   constructor(readonly id: number) {}
-  get name(): string {
-    return String(this.id);
-  }
 }
 
 /** A registered IOMMU instance (struct iommu_device): the hardware unit with its ops. */
@@ -147,6 +183,7 @@ export class IommuCore {
   private nextGroupId = 0;
   readonly defDomainType: DomainType;
   readonly strict: boolean;
+  private warnedStrangeGfp = false;
 
   constructor(
     readonly tracer: Tracer,
@@ -167,10 +204,20 @@ export class IommuCore {
     }
   }
 
+  /** iommu_group_alloc: the id comes from an IDA, i.e. the lowest id no live group holds (iommu.c:978). */
   allocGroup(): IommuGroup {
-    const g = new IommuGroup(this.nextGroupId++);
+    let id = 0;
+    while (this.groups.some((g) => g.id === id)) id++;
+    const g = new IommuGroup(id);
     this.groups.push(g);
+    this.groups.sort((a, b) => a.id - b.id);
     return g;
+  }
+
+  /** iommu_group_release once the last reference goes: the id returns to the IDA (iommu.c:937). */
+  private releaseGroup(group: IommuGroup): void {
+    const i = this.groups.indexOf(group);
+    if (i >= 0) this.groups.splice(i, 1);
   }
 
   /**
@@ -180,6 +227,8 @@ export class IommuCore {
    */
   probeDevice(dev: IommuClientDevice, iommu: IommuDevice, ids: number[]): number {
     const ops = iommu.ops;
+    // "Device is probed already if in a group" (iommu.c:540-542).
+    if (dev.iommuGroup) return 0;
     let ret = ops.ofXlate(dev, iommu, ids);
     if (ret) return ret;
     ret = ops.probeDevice(dev);
@@ -191,6 +240,9 @@ export class IommuCore {
     group.devices.push(dev);
     dev.iommuGroup = group;
     this.tracer.emit('iommu', 'group_add', { dev: dev.name, group: group.id });
+    // 6.12 announces the group in iommu_group_alloc_device (iommu.c:1199), before any domain is set up,
+    // so this line precedes the driver's attach messages even when that attach then fails.
+    if (this.attachFailure === 'warn-default-domain') this.tracer.printk('info', `${dev.driverName} ${dev.name}: Adding to iommu group ${group.id}`);
     if (group.domain) {
       ret = this.attachToDomain(group.domain, dev);
       if (ret) return this.probeFailed(dev, group, ret);
@@ -199,23 +251,25 @@ export class IommuCore {
       if (ret) return this.probeFailed(dev, group, ret);
     }
     if (this.attachFailure === 'group-add-failed') this.tracer.printk('info', `iommu: Adding device ${dev.name} to group ${group.id}`);
-    else this.tracer.printk('info', `${dev.driverName} ${dev.name}: Adding to iommu group ${group.id}`);
     return 0;
   }
 
   private probeFailed(dev: IommuClientDevice, group: IommuGroup, ret: number): number {
     // __iommu_probe_device's error path: the device leaves the group, iommu_deinit_device frees the
     // default domain once the group is empty, ops->release_device runs.
+    // iommu_deinit_device (iommu.c:454-500): release_device first, then, if the group is now empty, the
+    // default domain is freed; the group's last reference goes and its id is released.
     group.devices.splice(group.devices.indexOf(dev), 1);
-    dev.iommuGroup = undefined;
+    const ops = dev.iommuFwspec?.iommu.ops;
+    ops?.releaseDevice?.(dev);
     if (group.devices.length === 0) {
       const dom = group.defaultDomain;
       group.defaultDomain = undefined;
       group.domain = undefined;
       if (dom) this.domainFree(dom);
+      this.releaseGroup(group);
     }
-    const ops = dev.iommuFwspec?.iommu.ops;
-    ops?.releaseDevice?.(dev);
+    dev.iommuGroup = undefined;
     dev.iommuFwspec = undefined;
     this.tracer.emit('iommu', 'probe_failed', { dev: dev.name, ret });
     return ret;
@@ -225,23 +279,32 @@ export class IommuCore {
   private setupDefaultDomain(group: IommuGroup, dev: IommuClientDevice): number {
     const ops = dev.iommuFwspec!.iommu.ops;
     const driverType = ops.defDomainType?.(dev) ?? 0;
+    // iommu_group_alloc_default_domain (iommu.c:1604-1640): a driver's wish is final; otherwise the
+    // global default, then DMA for IDENTITY/DMA_FQ defaults. A failed DMA default is -EINVAL.
     let dom: IommuDomain | null;
+    let err = 0;
     if (driverType) {
       dom = this.domainAlloc(dev, driverType);
+      if (!dom) err = this.lastAllocError;
     } else {
       dom = this.domainAlloc(dev, this.defDomainType);
-      if (!dom && this.defDomainType !== 'dma') {
+      if (!dom && this.defDomainType === 'dma') err = -EINVAL;
+      else if (!dom) {
         dom = this.domainAlloc(dev, 'dma');
-        if (dom)
+        if (!dom) err = this.lastAllocError;
+        else
           this.tracer.printk(
             'warn',
-            `iommu: Failed to allocate default IOMMU domain of type ${DOMAIN_TYPE_VALUE[this.defDomainType]} for group ${group.name} - Falling back to IOMMU_DOMAIN_DMA`,
+            `iommu: Failed to allocate default IOMMU domain of type ${DOMAIN_TYPE_VALUE[this.defDomainType]} for group ${group.name ?? '(null)'} - Falling back to IOMMU_DOMAIN_DMA`,
           );
       }
     }
-    if (!dom) return -ENOMEM;
+    if (!dom) return err;
     group.defaultDomain = dom;
     const ret = this.attachToDomain(dom, dev);
+    // __iommu_group_set_domain_internal with MUST_SUCCEED records the domain even when attach failed
+    // (iommu.c:2346), so the later free finds group->domain == default_domain and does not WARN.
+    if (this.attachFailure === 'warn-default-domain') group.domain = dom;
     if (ret) {
       if (this.attachFailure === 'group-add-failed') {
         this.tracer.printk('err', `iommu: Failed to add device ${dev.name} to group ${group.id}: ${ret}`);
@@ -256,16 +319,26 @@ export class IommuCore {
     return 0;
   }
 
-  /** __iommu_group_domain_alloc for one type. */
+  /** The errno of the last failed domainAlloc (ERR_PTR value of __iommu_domain_alloc). */
+  lastAllocError = 0;
+
+  /** __iommu_group_domain_alloc for one type (iommu.c:1940-1990). */
   domainAlloc(dev: IommuClientDevice, type: DomainType): IommuDomain | null {
     const ops = dev.iommuFwspec!.iommu.ops;
-    if (type === 'identity') {
-      if (ops.identityDomain) return ops.identityDomain;
-      return ops.domainAllocIdentity?.(dev) ?? null;
+    this.lastAllocError = 0;
+    if (type === 'identity' && ops.identityDomain) return ops.identityDomain;
+    if (type === 'blocked' && ops.blockedDomain) return ops.blockedDomain;
+    if (!isPaging(type)) {
+      // No static domain of that type: only a legacy domain_alloc could make one (apple-dart's hook).
+      const d = type === 'identity' ? ops.domainAllocIdentity?.(dev) ?? null : null;
+      if (!d) this.lastAllocError = type === 'identity' && ops.domainAllocIdentity ? -ENOMEM : -EOPNOTSUPP;
+      return d;
     }
-    if (type === 'blocked') return ops.blockedDomain ?? null;
     const dom = ops.domainAllocPaging(dev);
-    if (!dom) return null;
+    if (!dom) {
+      this.lastAllocError = -ENOMEM;
+      return null;
+    }
     dom.type = type;
     if (!dom.pgsizeBitmap) dom.pgsizeBitmap = ops.pgsizeBitmap;
     this.tracer.emit('iommu', 'domain_alloc', { dev: dev.name, type });
@@ -284,20 +357,43 @@ export class IommuCore {
     return ret;
   }
 
-  /** iommu_attach_device for an UNMANAGED domain a driver allocated itself (the Rockchip guide's flow). */
+  /**
+   * iommu_attach_device for an UNMANAGED domain a driver allocated itself (the Rockchip guide's flow),
+   * iommu.c:2106-2125 and __iommu_attach_group: one device per group, no other non-default domain
+   * attached (-EBUSY), the domain's driver must be the device's; a failed attach re-attaches the
+   * group's current domain.
+   */
   attachDevice(dom: IommuDomain, dev: IommuClientDevice): number {
     const group = dev.iommuGroup;
     if (!group) return -ENODEV;
+    if (group.devices.length !== 1) return -EINVAL;
+    if (group.domain && group.domain !== group.defaultDomain) return -EBUSY;
+    if (dev.iommuFwspec?.iommu.ops !== dom.owner) return -EINVAL;
+    if (group.domain === dom) return 0;
     const ret = this.attachToDomain(dom, dev);
-    if (!ret) group.domain = dom;
+    if (!ret) {
+      group.domain = dom;
+      return 0;
+    }
+    if (group.domain && this.attachToDomain(group.domain, dev)) this.warnOn('drivers/iommu/iommu.c', 2362, '__iommu_group_set_domain_internal', '__iommu_device_set_domain(...)');
     return ret;
   }
 
-  detachDevice(dev: IommuClientDevice): number {
+  /**
+   * iommu_detach_device (iommu.c:2140-2155): back to the default domain; WARN when `dom` is not the
+   * group's current domain (then nothing changes). Without `dom` the current domain is assumed.
+   */
+  detachDevice(dev: IommuClientDevice, dom?: IommuDomain): number {
     const group = dev.iommuGroup;
     if (!group || !group.defaultDomain) return -ENODEV;
+    if (dom && dom !== group.domain) {
+      this.warnOn('drivers/iommu/iommu.c', 2149, 'iommu_detach_device', 'domain != group->domain');
+      return -EINVAL;
+    }
+    if (group.domain === group.defaultDomain) return 0;
     const ret = this.attachToDomain(group.defaultDomain, dev);
-    if (!ret) group.domain = group.defaultDomain;
+    if (ret) this.warnOn('drivers/iommu/iommu.c', 122, '__iommu_group_set_domain_nofail', 'ret');
+    group.domain = group.defaultDomain;
     return ret;
   }
 
@@ -309,8 +405,17 @@ export class IommuCore {
   /** iommu_map: split by pgsize, call map_pages, unroll on error, then iotlb_sync_map. */
   map(dom: IommuDomain, iova: number, paddr: number, size: number, prot: number, gfp: number): number {
     const ops = dom.ops;
+    // "Discourage passing strange GFP flags": WARN_ON_ONCE, -EINVAL (iommu.c:2518-2520).
+    if (gfp & (GFP.__GFP_COMP | GFP.__GFP_DMA | GFP.__GFP_DMA32 | GFP.__GFP_HIGHMEM)) {
+      if (!this.warnedStrangeGfp) this.warnOn('drivers/iommu/iommu.c', 2519, 'iommu_map', 'gfp & (__GFP_COMP | __GFP_DMA | __GFP_DMA32 | __GFP_HIGHMEM)');
+      this.warnedStrangeGfp = true;
+      return -EINVAL;
+    }
     if (!isPaging(dom.type)) return -EINVAL;
-    if (!ops.mapPages || dom.pgsizeBitmap === 0) return -ENODEV;
+    if (!ops.mapPages || dom.pgsizeBitmap === 0) {
+      this.warnOn('drivers/iommu/iommu.c', 2460, '__iommu_map', '!ops->map_pages || domain->pgsize_bitmap == 0UL');
+      return -ENODEV;
+    }
     const minPagesz = lowestBit(dom.pgsizeBitmap);
     if (iova % minPagesz || paddr % minPagesz || size % minPagesz) {
       this.tracer.printk('err', `iommu: unaligned: iova ${hex(iova)} pa ${kPad(paddr)} size ${hex(size)} min_pagesz ${hex(minPagesz)}`);
