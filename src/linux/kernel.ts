@@ -31,7 +31,7 @@ import { dmaBitMask, DMA_MAPPING_ERROR } from './dma/u64.js';
 import { AppleDartDriver } from './drivers/apple-dart.js';
 import { IpmmuDriver } from './drivers/ipmmu-vmsa.js';
 import { RockchipIommuDriver } from './drivers/rockchip-iommu.js';
-import { IommuCore, isPaging, newGather, type IommuClientDevice, type IommuDevice, type IommuDomain } from './iommu/core.js';
+import { IommuCore, iommuCmdlineFrom, isPaging, newGather, type IommuClientDevice, type IommuDevice, type IommuDomain } from './iommu/core.js';
 import { KernelCrash, type DmaDirection, type IrqReturn, type KDevice, type KernelApi } from './kapi.js';
 import * as GFP from './mm/gfp.js';
 import { arm64BootMemblock } from './mm/memblock.js';
@@ -169,16 +169,8 @@ export class Kernel implements KernelApi {
       tracer,
       klog: this.klog,
     });
-    const passthrough = opts.cmdline.get('iommu.passthrough');
-    const strict = opts.cmdline.get('iommu.strict');
-    this.core = new IommuCore(
-      tracer,
-      {
-        ...(passthrough !== undefined ? { passthrough: passthrough === '1' || passthrough === 'y' || passthrough === 'on' } : {}),
-        ...(strict !== undefined ? { strict: strict !== '0' && strict !== 'n' && strict !== 'off' } : {}),
-      },
-      preset.coreAttachFailure,
-    );
+    // iommu.passthrough / iommu.strict go through kstrtobool as the early_params do (iommu.c:681-707).
+    this.core = new IommuCore(tracer, iommuCmdlineFrom(opts.cmdline, tracer), preset.coreAttachFailure);
 
     // Hardware.
     this.bus = new MmioBus(tracer);
