@@ -1,15 +1,15 @@
 /**
  * Seed 003 (Apple DART, 16 KiB IOMMU pages, 4 KiB and 16 KiB kernels) run through the whole model.
  * Expected values are worked out from the kernel source, not taken from our output:
- * - apple-dart.c:949-950 / 583-584: pgsize > PAGE_SIZE -> IDENTITY, paging domains refused;
- *   the probe line prints "bypass forced: pgsize > PAGE_SIZE" (apple-dart.c:1167-1171);
+ * - apple-dart.c:950-951 / 583-584: pgsize > PAGE_SIZE -> IDENTITY, paging domains refused;
+ *   the probe line prints "bypass forced: pgsize > PAGE_SIZE" (apple-dart.c:1173-1177);
  * - T8020 TCR values: TRANSLATE_ENABLE bit 7 = 0x80, BYPASS_DART bit 8 | BYPASS_DAPF bit 12 = 0x1100
- *   (apple-dart.c:96-98); TCR(sid) at 0x100 + 4*sid; TTBR = bit 31 | PA >> 12;
+ *   (apple-dart.c:79-81); TCR(sid) at 0x100 + 4*sid; TTBR = bit 31 | PA >> 12;
  * - io-pgtable-dart.c:118-145 (DART1 leaf): PA[35:12] in place, subpage end 0xfff << 40, SP_DIS bit 1,
  *   valid bit 0, NO_WRITE bit 7 when IOMMU_WRITE is missing;
  * - iova.c: the first IOVA of a 16 KiB granule below a 32-bit limit is 2^32 - 16 KiB (top-down);
  * - iova.c:46: BUG_ON(granule > PAGE_SIZE);
- * - the T8020 ERROR register: flag bit 31, stream in 27:24, NO_PTE = bit 2 (apple-dart.c:58-66).
+ * - the T8020 ERROR register: flag bit 31, stream in 27:24, NO_PTE = bit 2 (apple-dart.c:58-64).
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';

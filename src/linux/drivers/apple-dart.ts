@@ -5,7 +5,7 @@
  *
  * What happens when the DART's page is larger than the CPU's (seed 003) is one preset field
  * (`dartLargePage`), read at exactly the places where the kernels differ:
- * - 'force-bypass' (6.12): def_domain_type asks for IDENTITY (apple-dart.c:949-950) and finalize refuses
+ * - 'force-bypass' (6.12): def_domain_type asks for IDENTITY (apple-dart.c:950-951) and finalize refuses
  *   any paging domain (apple-dart.c:583-584);
  * - 'paging-bug-on' (the 2021 v2 patch): neither rule exists, so the device gets a DMA domain and
  *   dma-iommu's init_iova_domain meets BUG_ON(granule > PAGE_SIZE) (iova.c:46);
@@ -23,7 +23,7 @@ import { pollTimeout, type KDevice, type KernelApi, type IrqReturn } from '../ka
 import type { DartLargePagePolicy } from '../presets.js';
 import { allocIoPgtableOps } from './io-pgtable.js';
 
-/** struct apple_dart_hw as data (apple-dart.c:1203-1296), T8020-style register layouts. */
+/** struct apple_dart_hw as data (apple-dart.c:1203-1280), T8020-style register layouts. */
 export interface DartHw {
   name: string;
   format: 'apple-dart' | 'apple-dart2';
@@ -31,7 +31,7 @@ export interface DartHw {
   maxSidCount: number;
   tcrEnabled: number;
   tcrDisabled: number;
-  /** 0 for the t8103 USB4 DART: its row has no bypass value (apple-dart.c:1225-1240). */
+  /** 0 for the t8103 USB4 DART: its row has no bypass value (apple-dart.c:1229-1252, .tcr_bypass = 0 at 1246). */
   tcrBypass: number;
   ttbr: number;
   ttbrValid: number;
@@ -59,7 +59,7 @@ const T8020_BASE: Omit<DartHw, 'name' | 'format' | 'oas' | 'ttbr' | 'tcrBypass'>
   error: 0x40,
   enableStreams: 0xfc,
 };
-/** DART_T8020_TCR_BYPASS_DAPF | DART_T8020_TCR_BYPASS_DART (apple-dart.c:97-98). */
+/** DART_T8020_TCR_BYPASS_DAPF | DART_T8020_TCR_BYPASS_DART (apple-dart.c:80-81). */
 const BYPASS = (1 << 12) | (1 << 8);
 
 export const DART_MATCH: Record<string, DartHw> = {
@@ -81,7 +81,7 @@ const ERROR_ADDR_LO = 0x50;
 const ERROR_ADDR_HI = 0x54;
 /** DART_MAX_STREAMS (apple-dart.c:36). */
 const MAX_STREAMS = 256;
-/** DART_STREAM_COMMAND_BUSY_TIMEOUT, µs (apple-dart.c:79). */
+/** DART_STREAM_COMMAND_BUSY_TIMEOUT, µs (apple-dart.c:71). */
 const BUSY_TIMEOUT_US = 100;
 const DRIVER = 'apple-dart';
 const IOMMU_READ = 1;
@@ -142,7 +142,7 @@ export class AppleDartDriver {
       },
       ofXlate: (dev, iommu, ids) => this.ofXlate(dev, iommu, ids),
     };
-    // Static domains, as 6.12's apple_dart_identity_domain / apple_dart_blocked_domain (apple-dart.c:683-725).
+    // Static domains, as 6.12's apple_dart_identity_domain / apple_dart_blocked_domain (apple-dart.c:697-725).
     this.identity = new IommuDomain('identity', { attachDev: (_d, dev) => this.attachIdentity(dev) }, this.ops);
     this.blocked = new IommuDomain('blocked', { attachDev: (_d, dev) => this.attachBlocked(dev) }, this.ops);
     this.ops.identityDomain = this.identity;
@@ -161,7 +161,7 @@ export class AppleDartDriver {
     this.k.writel(d.regs + off, v >>> 0);
   }
 
-  /** apple_dart_probe (apple-dart.c:1086-1176), T8020/T6000 layouts. */
+  /** apple_dart_probe (apple-dart.c:1086-1180), T8020/T6000 layouts. */
   probe(dev: KDevice, compatible: string[], regs: number, irqs: number[]): number {
     const hw = compatible.map((c) => DART_MATCH[c]).find((h) => h);
     if (!hw) return -ENODEV;
@@ -240,7 +240,7 @@ export class AppleDartDriver {
     return ret;
   }
 
-  /** apple_dart_of_xlate (apple-dart.c:779-830): a master's DARTs must agree on bypass and page size. */
+  /** apple_dart_of_xlate (apple-dart.c:784-830): a master's DARTs must agree on bypass and page size. */
   private ofXlate(dev: IommuClientDevice, iommu: IommuDevice, ids: number[]): number {
     const dart = iommu.priv as AppleDart;
     if (ids.length !== 1) return -EINVAL;
@@ -270,7 +270,7 @@ export class AppleDartDriver {
     return d;
   }
 
-  /** apple_dart_finalize_domain (apple-dart.c:576-625). */
+  /** apple_dart_finalize_domain (apple-dart.c:575-625). */
   private finalize(dom: IommuDomain, cfg: DartMasterCfg): number {
     const dd = dom.priv as DartDomain;
     const dart = cfg.dart;
@@ -333,7 +333,7 @@ export class AppleDartDriver {
     for (const m of (d.priv as DartDomain).masters) this.invalidate(m.dart, m.sids);
   }
 
-  /** apple_dart_setup_translation (apple-dart.c:557-574): TTBRs, clear the rest, TCR translate, invalidate. */
+  /** apple_dart_setup_translation (apple-dart.c:557-573): TTBRs, clear the rest, TCR translate, invalidate. */
   private setupTranslation(iop: PageTable, m: DartMasterCfg): void {
     const d = m.dart;
     const roots = iop.roots;
@@ -348,7 +348,7 @@ export class AppleDartDriver {
     this.k.tracer.emit('driver', 'dart_translate', { dev: d.dev.name, sids: m.sids, roots });
   }
 
-  /** apple_dart_attach_dev_paging (apple-dart.c:649-667). */
+  /** apple_dart_attach_dev_paging (apple-dart.c:661-680). */
   private attachPaging(dom: IommuDomain, dev: IommuClientDevice): number {
     const cfg = dev.iommuPriv as DartMasterCfg;
     const ret = this.finalize(dom, cfg);
@@ -360,7 +360,7 @@ export class AppleDartDriver {
     return 0;
   }
 
-  /** apple_dart_attach_dev_identity (apple-dart.c:669-681), or the static table of a fake bypass. */
+  /** apple_dart_attach_dev_identity (apple-dart.c:682-695), or the static table of a fake bypass. */
   private attachIdentity(dev: IommuClientDevice): number {
     const cfg = dev.iommuPriv as DartMasterCfg;
     const d = cfg.dart;
@@ -374,7 +374,7 @@ export class AppleDartDriver {
     return 0;
   }
 
-  /** apple_dart_attach_dev_blocked (apple-dart.c:697-708). */
+  /** apple_dart_attach_dev_blocked (apple-dart.c:706-716). */
   private attachBlocked(dev: IommuClientDevice): number {
     const cfg = dev.iommuPriv as DartMasterCfg;
     for (const sid of cfg.sids) this.w(cfg.dart, cfg.dart.hw.tcr + 4 * sid, cfg.dart.hw.tcrDisabled);

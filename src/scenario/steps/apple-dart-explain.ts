@@ -23,7 +23,7 @@ export function registerDartExplainers(): void {
     const bypass = e.data.supportsBypass ? 'supports bypass' : 'cannot bypass (PARAMS2[0] = 0)';
     if (pg <= ps) return `${String(e.data.dev)}: ${kib(pg)} pages (PARAMS1), ${bypass}; PAGE_SIZE is ${kib(ps)}, so translated DMA domains are possible`;
     if (e.data.forced)
-      return `${String(e.data.dev)}: ${kib(pg)} pages (PARAMS1) > PAGE_SIZE ${kib(ps)}, ${bypass}: def_domain_type forces an identity domain and no paging domain can be built (apple-dart.c:949-950, 583-584)`;
+      return `${String(e.data.dev)}: ${kib(pg)} pages (PARAMS1) > PAGE_SIZE ${kib(ps)}, ${bypass}: def_domain_type forces an identity domain and no paging domain can be built (apple-dart.c:950-951, 583-584)`;
     return `${String(e.data.dev)}: ${kib(pg)} pages (PARAMS1) > PAGE_SIZE ${kib(ps)}, ${bypass}; this kernel has no forced-bypass rule, so its masters get DMA domains with a ${kib(pg)} granule`;
   });
   registerExplainer('driver:dart_bypass', (e) => `${String(e.data.dev)}: ${String(e.data.dart)} stream(s) ${String(e.data.sids)} set to bypass (TCR ${hexOf(e.data.tcr)}): the bus address is the physical address, no translation, no isolation`);
