@@ -10,7 +10,6 @@
  * The drivers reach memory only as the CPU (cpuRead32/cpuWrite32 through the linear map) and the
  * hardware only through readl/writel; the hardware reaches memory only through its own bus views.
  */
-import { hex } from '../addr.js';
 import type { Board, BoardIommu, BoardMaster } from '../board/types.js';
 import { chooseIommuHw, createIommuHw, registerWindows, type IommuHw } from '../hw/catalog.js';
 import { IrqController } from '../hw/irq.js';
@@ -354,7 +353,7 @@ export class Kernel implements KernelApi {
   iommuAllocPage(gfp: number, why: string): number | null {
     const pa = this.pages.iommuAllocPage(gfp);
     const zone = pa === null ? 'none' : this.zoneName(pa);
-    this.tracer.emit('mm', 'iommu_alloc_page', { why, gfp, gfpText: GFP.formatGfpMode ? GFP.formatGfpMode(gfp) : hex(gfp), phys: pa, zone, above4G: pa !== null && pa >= 2 ** 32 });
+    this.tracer.emit('mm', 'iommu_alloc_page', { why, gfp, gfpText: GFP.formatGfpMode(gfp), phys: pa, zone, above4G: pa !== null && pa >= 2 ** 32 });
     if (pa === null) this.tracer.emit('mm', 'alloc_failed', { why, failure: 'alloc-failed', message: `${why}: page allocation failed` });
     return pa;
   }
@@ -372,7 +371,7 @@ export class Kernel implements KernelApi {
   iommuAllocPages(gfp: number, order: number, why: string): number | null {
     const pa = this.pages.iommuAllocPages(gfp, order);
     const zone = pa === null ? 'none' : this.zoneName(pa);
-    this.tracer.emit('mm', 'iommu_alloc_page', { why, gfp, gfpText: GFP.formatGfpMode ? GFP.formatGfpMode(gfp) : hex(gfp), order, phys: pa, zone, above4G: pa !== null && pa >= 2 ** 32 });
+    this.tracer.emit('mm', 'iommu_alloc_page', { why, gfp, gfpText: GFP.formatGfpMode(gfp), order, phys: pa, zone, above4G: pa !== null && pa >= 2 ** 32 });
     if (pa === null) this.tracer.emit('mm', 'alloc_failed', { why, failure: 'alloc-failed', message: `${why}: page allocation failed` });
     return pa;
   }

@@ -4,6 +4,7 @@
  * never a story. A scenario can pick a preset and override any field.
  */
 import { InputError } from '../addr.js';
+import type { DMA_CAPABLE_RULES } from './dma/direct.js';
 import type { RkOpsRow } from './drivers/rockchip-iommu.js';
 import type { IpmmuFreePolicy } from './drivers/ipmmu-vmsa.js';
 
@@ -24,7 +25,7 @@ export interface KernelPreset {
   /** uname -r as the Oops header prints it. */
   uname: string;
   /** dma_capable: the device mask alone (before b4ebe6063204) or min_not_zero(mask, bus limit) (after). */
-  dmaCapableRule: 'device-mask-only' | 'mask-and-bus-limit';
+  dmaCapableRule: keyof typeof DMA_CAPABLE_RULES;
   /** Where bus_dma_limit comes from when the DT has no dma-ranges: 6.12 leaves it 0; 4.20-rc1's
    *  of_dma_configure derived a 32-bit bus mask from the default coherent mask. */
   busLimitWithoutDmaRanges: 'none' | 'from-default-coherent-mask';

@@ -60,12 +60,7 @@ export const DMA_CAPABLE_RULES: Record<string, { describe: string; limit: (dev: 
   },
 };
 
-/** Which rule each kernel preset uses. */
-export const DMA_CAPABLE_BY_KERNEL: Record<string, keyof typeof DMA_CAPABLE_RULES> = {
-  'v4.19': 'device-mask-only',
-  'v4.20-rc1': 'mask-and-bus-limit',
-  'v6.12': 'mask-and-bus-limit',
-};
+// Which kernel uses which rule is preset data: KernelPreset.dmaCapableRule in src/linux/presets.ts.
 
 /** dma_capable (include/linux/dma-direct.h:116-128); arm64 has a 64-bit dma_addr_t, so no min_low_pfn test. */
 export function dmaCapable(dev: Device, addr: number, size: number, rule: keyof typeof DMA_CAPABLE_RULES = 'mask-and-bus-limit'): boolean {

@@ -1,10 +1,10 @@
 /** dma-direct cases worked out by hand from include/linux/dma-direct.h, kernel/dma/direct.{c,h} (6.12). */
 import { describe, it, expect } from 'vitest';
+import { PRESETS } from '../../../src/linux/presets.js';
 import { PhysMem } from '../../../src/mem/phys-mem.js';
 import { Device, dmaSetMaskAndCoherent, EIO } from '../../../src/linux/device.js';
 import {
   DirectDma,
-  DMA_CAPABLE_BY_KERNEL,
   ZoneModelPages,
   arm64Zones,
   dmaCapable,
@@ -20,11 +20,11 @@ describe('dma_capable before and after the 2018 bus-limit rule', () => {
   // Seed 002: a 40-bit master behind a bus limited to 32 bits, a buffer at 4 GiB.
   const dev = new Device('ee300000.sata', 'sata_rcar', { dmaMask: dmaBitMask(40), busDmaLimit: dmaBitMask(32) });
   it('v4.19: only the device mask counts -> capable', () => {
-    expect(dmaCapable(dev, 0x1_0000_0000, 0x1000, DMA_CAPABLE_BY_KERNEL['v4.19'])).toBe(true);
+    expect(dmaCapable(dev, 0x1_0000_0000, 0x1000, PRESETS['v4.19'].dmaCapableRule)).toBe(true);
   });
   it('v4.20-rc1 and v6.12: min_not_zero(mask, bus limit) -> not capable', () => {
-    expect(dmaCapable(dev, 0x1_0000_0000, 0x1000, DMA_CAPABLE_BY_KERNEL['v4.20-rc1'])).toBe(false);
-    expect(dmaCapable(dev, 0x1_0000_0000, 0x1000, DMA_CAPABLE_BY_KERNEL['v6.12'])).toBe(false);
+    expect(dmaCapable(dev, 0x1_0000_0000, 0x1000, PRESETS['v4.20-rc1'].dmaCapableRule)).toBe(false);
+    expect(dmaCapable(dev, 0x1_0000_0000, 0x1000, PRESETS['v6.12'].dmaCapableRule)).toBe(false);
     // the last byte decides: 0xfffff000 + 0x1000 - 1 = 0xffffffff fits, + 0x1001 does not
     expect(dmaCapable(dev, 0xffff_f000, 0x1000)).toBe(true);
     expect(dmaCapable(dev, 0xffff_f000, 0x1001)).toBe(false);
@@ -40,8 +40,8 @@ describe('dma_capable before and after the 2018 bus-limit rule', () => {
       { base: 0x1_0000_0000, size: 0x100_0000 },
     ]);
     const pool = Swiotlb.boot({ mem, pageSize: 4096, cpus: 1, param: '128', arm64DmaPhysLimit: 0x8000_0000 });
-    const d612 = new DirectDma({ mem, pageSize: 4096, swiotlb: pool, capableRule: DMA_CAPABLE_BY_KERNEL['v6.12'] });
-    const d419 = new DirectDma({ mem, pageSize: 4096, swiotlb: pool, capableRule: DMA_CAPABLE_BY_KERNEL['v4.19'] });
+    const d612 = new DirectDma({ mem, pageSize: 4096, swiotlb: pool, capableRule: PRESETS['v6.12'].dmaCapableRule });
+    const d419 = new DirectDma({ mem, pageSize: 4096, swiotlb: pool, capableRule: PRESETS['v4.19'].dmaCapableRule });
     expect(d419.mapPage(dev, 0x1_0000_0000, 0x1000, 'DMA_TO_DEVICE')).toMatchObject({ dma: 0x1_0000_0000, bounced: false });
     const r = d612.mapPage(dev, 0x1_0000_0000, 0x1000, 'DMA_TO_DEVICE');
     expect(r.bounced).toBe(true);
