@@ -69,7 +69,8 @@ Examples:
 Recognised kernel lines (Linux 6.12 format strings): Rockchip "Page fault at …", "iova = …: dte_index: …",
 "mmu_dte_addr: … dte@…", "BUS_ERROR occurred at …", "unexpected int_status: …"; Renesas IPMMU "Unhandled
 fault: status … iova …", "Page Table Walk Abort @…", "Multiple TLB hits @…"; Apple DART "translation fault:
-status:… stream:… code:… (…) at …"; arm-smmu "Unhandled context fault: …", "FSR = …", "FSYNR0 = …".
+status:… stream:… code:… (…) at …"; arm-smmu "Unhandled context fault: …", "FSR = …", "FSYNR0 = …";
+arm-smmu-v3 "event 0x10 received:" with its four 0x%016llx words (SID, SSID, read/write, IOVA).
 dmesg timestamps, syslog prefixes and device prefixes are accepted; other lines are listed as unrecognised.
 JSON: {"format","value","levels":[{"level","valid","kind","address","prot","reservedBitsSet","fields"}]} or
 {"lines":[{"line","kind","device","time","fields","explain"}],"recognised","unrecognised"}.

@@ -8,10 +8,12 @@
  * An unrecognised line is reported as such; nothing here throws for text.
  *
  * Sources: RK = drivers/iommu/rockchip-iommu.c, IPMMU = drivers/iommu/ipmmu-vmsa.c,
- * DART = drivers/iommu/apple-dart.c, SMMU = drivers/iommu/arm/arm-smmu/arm-smmu.c (+ arm-smmu.h).
+ * DART = drivers/iommu/apple-dart.c, SMMU = drivers/iommu/arm/arm-smmu/arm-smmu.c (+ arm-smmu.h),
+ * arm-smmu-v3 events = drivers/iommu/arm/arm-smmu-v3/arm-smmu-v3.c (+ .h).
  */
 import { TWO32, hex } from '../addr.js';
 import { rockchipVariants, rkDteIndex, rkPageOffset, rkPteIndex } from '../formats/rockchip.js';
+import { field64, parseReg64, reg64Hex, type Reg64 } from '../formats/smmuv3.js';
 
 export type FaultLineKind =
   | 'rockchip-page-fault'
@@ -27,6 +29,8 @@ export type FaultLineKind =
   | 'arm-smmu-context-fault'
   | 'arm-smmu-fsr'
   | 'arm-smmu-fsynr0'
+  | 'smmuv3-event'
+  | 'smmuv3-event-word'
   | 'unrecognised';
 
 export interface FaultLine {
@@ -118,6 +122,72 @@ const SMMU_FSR = rx(`FSR${S}=${S}([0-9a-fA-F]+)${S}\\[([^\\]]*)\\],${S}SID${S}=$
 const SMMU_FSYNR = rx(`FSYNR0${S}=${S}([0-9a-fA-F]+)${S}\\[([^\\]]*)\\]`);
 
 const GiB4 = TWO32;
+
+// SMMUv3 event queue dump: "event 0x%02x received:" then each of the EVTQ_ENT_DWORDS (4) words as
+// "\t0x%016llx" (arm-smmu-v3.c:1856-1859; EVTQ_ENT_DWORDS arm-smmu-v3.h:435).
+const V3_EVENT = rx(`event${S}(0x[0-9a-fA-F]{1,2}) received:`);
+const V3_WORD = /^(0x[0-9a-fA-F]{16})$/;
+
+/** Event IDs: the four the driver names (arm-smmu-v3.h:440-443) and the architecture's others. */
+const V3_EVENT_NAMES: Record<number, string> = {
+  0x01: 'F_UUT (unsupported upstream transaction)',
+  0x02: 'C_BAD_STREAMID (StreamID beyond the stream table)',
+  0x03: 'F_STE_FETCH (the STE could not be read)',
+  0x04: 'C_BAD_STE (STE not valid or malformed)',
+  0x05: 'F_BAD_ATS_TREQ',
+  0x06: 'F_STREAM_DISABLED',
+  0x07: 'F_TRANSL_FORBIDDEN',
+  0x08: 'C_BAD_SUBSTREAMID (SubstreamID beyond S1CDMax, or an invalid L1 CD descriptor)',
+  0x09: 'F_CD_FETCH (the CD could not be read)',
+  0x0a: 'C_BAD_CD (CD not valid or malformed)',
+  0x0b: 'F_WALK_EABT (external abort during the table walk)',
+  0x10: 'F_TRANSLATION (translation fault: no valid descriptor)',
+  0x11: 'F_ADDR_SIZE (address size fault: beyond ias/oas)',
+  0x12: 'F_ACCESS (access flag fault)',
+  0x13: 'F_PERMISSION (permission fault)',
+  0x20: 'F_TLB_CONFLICT',
+  0x21: 'F_CFG_CONFLICT',
+  0x24: 'E_PAGE_REQUEST',
+  0x25: 'F_VMS_FETCH',
+};
+
+/** The four event words, fields from arm-smmu-v3.h:438-459 (EVTQ_0_*, EVTQ_1_*, EVTQ_2_ADDR, EVTQ_3_IPA). */
+function explainV3Event(id: number, w: Reg64[]): { fields: Record<string, string | number>; explain: string[] } {
+  const fields: Record<string, string | number> = { id: hex(id) };
+  const explain: string[] = [`SMMUv3 event ${hex(id)}: ${V3_EVENT_NAMES[id] ?? 'an event ID the architecture reserves or this table does not know'}`];
+  if (w.length < 4) explain.push(`only ${w.length} of the 4 event words follow: fields beyond them are unknown`);
+  if (w[0]) {
+    const wid = field64(w[0], 7, 0);
+    const sid = field64(w[0], 63, 32);
+    const ssv = field64(w[0], 11, 11);
+    const ssid = field64(w[0], 31, 12);
+    Object.assign(fields, { sid: hex(sid), ...(ssv ? { ssid } : {}) });
+    explain.push(`word 0: StreamID ${hex(sid)} (bits 63:32)${ssv ? `, SubstreamID ${ssid} (SSV set)` : ', no SubstreamID (SSV clear)'}${wid !== id ? `; its ID field ${hex(wid)} differs from the header's ${hex(id)}` : ''}`);
+  }
+  if (w[1]) {
+    const rnw = field64(w[1], 35, 35);
+    const cls = field64(w[1], 41, 40);
+    Object.assign(fields, { access: rnw ? 'read' : 'write', class: ['CD', 'TT', 'IN', 'reserved'][cls] });
+    explain.push(
+      `word 1: ${rnw ? 'a read' : 'a write'} (RnW bit 35), ${field64(w[1], 34, 34) ? 'instruction' : 'data'} (InD), ${field64(w[1], 33, 33) ? 'privileged' : 'unprivileged'} (PnU), ` +
+        `stage ${field64(w[1], 39, 39) ? 2 : 1} (S2 bit 39), class ${['CD (fetching the context descriptor)', 'TT (walking the translation table)', 'IN (the input address itself)', 'reserved'][cls]}` +
+        `${field64(w[1], 31, 31) ? ', stalled (STALL bit 31, STAG ' + field64(w[1], 15, 0) + ')' : ''}`,
+    );
+  }
+  if (w[2]) {
+    fields.iova = reg64Hex(w[2]);
+    explain.push(`word 2: input address (IOVA) ${reg64Hex(w[2])}`);
+  }
+  if (w[3] && (id >= 0x10 && id <= 0x13)) {
+    const ipa = field64(w[3], 51, 12) * 4096;
+    if (ipa) explain.push(`word 3: IPA ${hex(ipa)} (bits 51:12; for a stage-2 fault)`);
+  }
+  if (fields.sid !== undefined && fields.iova !== undefined)
+    explain.push(
+      `to see the walk: iommu-lab walk DUMP --smmu-strtab STRTAB_BASE --strtab-cfg STRTAB_BASE_CFG --sid ${fields.sid}${fields.ssid !== undefined ? ` --ssid ${fields.ssid}` : ''} --iova ${fields.iova} --explain`,
+    );
+  return { fields, explain };
+}
 
 /** What the Rockchip walk line's numbers say, for both entry layouts. */
 function explainRockchipWalk(f: Record<string, number>, prior: { iova?: number } ): string[] {
@@ -225,6 +295,14 @@ const FSR_BITS: [number, string][] = [
 export function parseFaultLog(text: string): FaultLogResult {
   const lines: FaultLine[] = [];
   const prior: { iova?: number } = {};
+  let event: { line: FaultLine; id: number; words: Reg64[] } | null = null;
+  const finishEvent = () => {
+    if (!event) return;
+    const { fields, explain } = explainV3Event(event.id, event.words);
+    event.line.fields = fields;
+    event.line.explain = explain;
+    event = null;
+  };
   const raw = text.split('\n');
   raw.forEach((t, i) => {
     if (t.trim() === '') return;
@@ -233,7 +311,17 @@ export function parseFaultLog(text: string): FaultLogResult {
     const push = (kind: FaultLineKind, fields: Record<string, string | number>, explain: string[]) => lines.push({ ...base, kind, fields, explain });
     const b = fr.body;
     let m: RegExpExecArray | null;
-    if ((m = RK_FAULT.exec(b))) {
+    if (event && (m = V3_WORD.exec(b))) {
+      event.words.push(parseReg64(m[1], 'event word'));
+      push('smmuv3-event-word', { word: event.words.length - 1, value: m[1] }, [`word ${event.words.length - 1} of the SMMUv3 event on line ${event.line.line}`]);
+      if (event.words.length === 4) finishEvent();
+      return;
+    }
+    finishEvent();
+    if ((m = V3_EVENT.exec(b))) {
+      push('smmuv3-event', { id: hex(num(m[1])) }, []);
+      event = { line: lines[lines.length - 1], id: num(m[1]), words: [] };
+    } else if ((m = RK_FAULT.exec(b))) {
       const iova = num(m[1]);
       prior.iova = iova;
       push('rockchip-page-fault', { iova: hex(iova), type: m[2].toLowerCase() }, [
@@ -349,9 +437,10 @@ export function parseFaultLog(text: string): FaultLogResult {
         `FSYNR0 ${hex(v)} (arm-smmu.c:439): S1CBNDX ${(v >>> 16) & 0xff}, PLVL ${v & 3} (table level of the fault), ${v & 0x10 ? 'WNR: a write' : 'a read'}${v & 0x400 ? ', PTWF: the fault happened while reading a table' : ''}`,
       ]);
     } else {
-      push('unrecognised', {}, ['not a fault line iommu-lab knows (Rockchip, IPMMU, Apple DART, arm-smmu context faults of Linux 6.12)']);
+      push('unrecognised', {}, ['not a fault line iommu-lab knows (Rockchip, IPMMU, Apple DART, arm-smmu context faults, arm-smmu-v3 events of Linux 6.12)']);
     }
   });
+  finishEvent();
   const recognised = lines.filter((l) => l.kind !== 'unrecognised').length;
   return { lines, recognised, unrecognised: lines.length - recognised };
 }

@@ -117,6 +117,32 @@ describe('IPMMU, DART, arm-smmu', () => {
   });
 });
 
+describe('SMMUv3 event queue dump (arm-smmu-v3.c:1856-1859, fields arm-smmu-v3.h:438-459)', () => {
+  // F_TRANSLATION (0x10) for SID 0x300 without a substream: word 0 = SID << 32 | ID; word 1: RnW bit 35
+  // (read) | CLASS 1 (TT) in bits 41:40 = 0x10800000000; word 2 = the IOVA.
+  const dump = [
+    '[  88.000001] arm-smmu-v3 arm-smmu-v3.0.auto: event 0x10 received:',
+    '[  88.000002] arm-smmu-v3 arm-smmu-v3.0.auto: \t0x0000030000000010',
+    '[  88.000003] arm-smmu-v3 arm-smmu-v3.0.auto: \t0x0000010800000000',
+    '[  88.000004] arm-smmu-v3 arm-smmu-v3.0.auto: \t0x0000000010000abc',
+    '[  88.000005] arm-smmu-v3 arm-smmu-v3.0.auto: \t0x0000000000000000',
+  ].join('\n');
+  it('collects the four words under the header and decodes them', () => {
+    const r = parseFaultLog(dump);
+    expect(r.lines.map((l) => l.kind)).toEqual(['smmuv3-event', 'smmuv3-event-word', 'smmuv3-event-word', 'smmuv3-event-word', 'smmuv3-event-word']);
+    expect(r.lines[0].fields).toEqual({ id: '0x10', sid: '0x300', access: 'read', class: 'TT', iova: '0x10000abc' });
+    const e = r.lines[0].explain.join('\n');
+    expect(e).toMatch(/F_TRANSLATION/);
+    expect(e).toMatch(/no SubstreamID/);
+    expect(e).toMatch(/--sid 0x300 --iova 0x10000abc --explain/);
+  });
+  it('a header cut short is still explained, and says so', () => {
+    const r = parseFaultLog(dump.split('\n').slice(0, 2).join('\n') + '\nsomething else');
+    expect(r.lines[0].explain.join()).toMatch(/only 1 of the 4 event words/);
+    expect(r.lines[2].kind).toBe('unrecognised');
+  });
+});
+
 describe('robustness', () => {
   it('unrecognised lines are listed, blank lines skipped', () => {
     const r = parseFaultLog('hello\n\n[    0.000000] Booting Linux on physical CPU 0x0\nrk_iommu x.iommu: BUS_ERROR occurred at 0x0000000000000000');
