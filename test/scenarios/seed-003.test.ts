@@ -130,6 +130,20 @@ describe('6.12 on a 16K kernel: a translated DMA domain', () => {
     expect(r.outcome).toBe('page-fault');
     const status = (0x8000_0000 | (2 << 24) | 0x4) >>> 0;
     expect(r.log.some((l) => l.includes(`translation fault: status:0x${status.toString(16)} stream:2 code:0x4 (NO PTE FOR IOVA) at 0xffffc000`))).toBe(true);
+    // the strict unmap invalidated stream 2 (STREAM_SELECT bit 2, then INVALIDATE) before the late read:
+    // without it the read would hit the stale IOTLB entry and succeed
+    const unmapStep = r.events.find((e) => e.type === 'step' && e.data.op === 'dma_unmap')!.seq;
+    const readStep = r.events.filter((e) => e.type === 'step' && e.data.op === 'device_read')[1].seq;
+    const inv = r.events.filter((e) => e.type === 'dart_tlb_invalidate' && e.seq > unmapStep && e.seq < readStep);
+    expect(inv.some((e) => JSON.stringify(e.data.streams) === '[2]')).toBe(true);
+  });
+  it('the late read walks the table again: the IOTLB entry the first read left is gone', () => {
+    const r = run('dart-16k-unmapped-iova-fault.yaml');
+    const walks = r.events.filter((e) => e.type === 'walk' && e.data.device === '235004000.iommu');
+    // first read: one successful walk fills the IOTLB; late read: a walk (not a hit) that faults
+    expect(walks.length).toBe(2);
+    expect(walks[0].data.fault ?? null).toBe(null);
+    expect(walks[1].data.fault).toBe('translation');
   });
 });
 
