@@ -73,7 +73,7 @@ beforeAll(() => setupScenarioLayers());
 
 describe('seed 003 scenarios meet their own expectations', () => {
   const files = listScenarioFiles(dir).filter((f) => f.file.includes('003-apple-dart'));
-  it('finds the seed-003 scenarios', () => expect(files.length).toBeGreaterThanOrEqual(8));
+  it('finds the seed-003 scenarios', () => expect(files.length).toBeGreaterThanOrEqual(10));
   for (const f of files) {
     it(f.name, () => {
       const r = runScenario(loadScenarioFile(f.file));
@@ -190,6 +190,20 @@ describe('dma-iommu taught 16K granules on a 4K kernel', () => {
     const r = run('dart-4k-large-granule-subpage.yaml', ['kernel=v6.12', 'expect.log=null']);
     expect(r.outcome).toBe('data-mismatch');
     expect(maps(r).every((m) => !m.viaIommu && m.dma === m.phys)).toBe(true);
+  });
+});
+
+describe('drivers using the IOMMU API directly', () => {
+  it('6.12, 4K: their UNMANAGED domain is refused by finalize; on a 16K kernel it is granted', () => {
+    expect(run('dart-4k-iommu-api-unmanaged.yaml').outcome).toBe('alloc-failed');
+    expect(run('dart-4k-iommu-api-unmanaged.yaml', ['page_size=16K', 'expect.log=null']).outcome).toBe('ok');
+  });
+  it('large granule, 4K: mapping one CPU page is unaligned to min_pagesz 0x4000; on a 16K kernel the page is a granule', () => {
+    const r = run('dart-4k-iommu-api-large-granule.yaml');
+    expect(r.outcome).toBe('map-failed');
+    expect(r.log.some((l) => /iommu: unaligned: iova 0x100000 pa 0x[0-9a-f]+ size 0x4000 min_pagesz 0x4000$/.test(l))).toBe(true);
+    const r16 = run('dart-4k-iommu-api-large-granule.yaml', ['page_size=16K', 'expect.log=null']);
+    expect(r16.outcome).toBe('ok');
   });
 });
 
