@@ -115,9 +115,13 @@ describe('6.12 on a 16K kernel: a translated DMA domain', () => {
     const [m] = maps(r);
     expect(m.viaIommu).toBe(true);
     expect(m.dma).toBe(0xffffc000);
-    const [leaf] = walkLeaves(r);
+    const [leaf, ringLeaf] = walkLeaves(r);
     expect(leaf.phys).toBe(m.phys);
     expect(leaf.entry).toBe(dart1Pte(m.phys, { read: true, write: false }));
+    // dma_alloc_coherent: the next IOVA page down, mapped read-write
+    const ring = r.events.find((e) => e.type === 'dma_alloc_coherent')!;
+    expect(Number(ring.data.dma)).toBe(0xffffc000 - 0x4000);
+    expect(ringLeaf.entry).toBe(dart1Pte(Number(ring.data.phys), { read: true, write: true }));
     // TTBR0 of stream 2: 0x200 + 4 * (4 * 2 + 0), value valid | root >> 12.
     const ttbrWrite = r.events.find((e) => e.type === 'mmio_write' && e.data.device === '235004000.iommu' && e.data.reg === 'TTBR.2.0' && Number(e.data.value) !== 0);
     const root = r.events.find((e) => e.type === 'dart_translate')?.data.roots as number[];
