@@ -167,6 +167,8 @@ export function boardFromFdt(fdt: Fdt, opts: FromDtbOptions): Board {
     if (dr) m.dmaRanges = dr;
     const pd = powerDomainText(fdt, n);
     if (pd) m.powerDomain = pd;
+    const mirqs = fdt.interrupts(n).filter((i) => i.number !== undefined && (i.kind === 'SPI' || i.kind === 'AIC'));
+    if (mirqs.length) m.interrupts = mirqs.map((i) => i.number as number);
     const bits = opts.masterDmaBits?.[n.path];
     if (bits !== undefined) m.dmaBits = bits;
     masters.push(m);

@@ -95,6 +95,11 @@ export interface BoardMaster {
   iommus: { iommu: string; ids: number[] }[];
   /** The master's own DMA address width in bits (what its driver sets as dma mask), when known. */
   dmaBits?: number;
+  /**
+   * The master's own interrupt lines (GIC SPI / AIC numbers of its `interrupts`), in order. A master
+   * may share a line with its IOMMU (rk356x VOP2 and its MMU both use SPI 148).
+   */
+  interrupts?: number[];
   dmaRanges?: DmaRange[];
   powerDomain?: string;
   enabled: boolean;

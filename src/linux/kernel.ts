@@ -24,6 +24,7 @@ import { Device, dmaSetMaskAndCoherent } from './device.js';
 import { DirectDma } from './dma/direct.js';
 import { DmaIovaCookie } from './dma/dma-iommu-iova.js';
 import { IovaBug } from './dma/iova.js';
+import { hashedPointer, IrqDesc, SPURIOUS_WINDOW, type IrqAction } from './irq-desc.js';
 import { KLog } from './dma/kmsg.js';
 import { Swiotlb, type DmaDir } from './dma/swiotlb.js';
 import { dmaBitMask, DMA_MAPPING_ERROR } from './dma/u64.js';
@@ -72,6 +73,18 @@ function driverNameOf(compatible: string[]): string {
   return c.includes(',') ? c.split(',')[1] : c;
 }
 
+/**
+ * Interrupt handlers of the drivers we model, by driver name: the symbol the "handlers:" list prints and
+ * whether request_irq asked for IRQF_SHARED (rockchip-iommu.c:1306-1307, ipmmu-vmsa.c:1071 (flags 0),
+ * apple-dart.c:1157; rockchip_drm_vop2.c:3305 — the VOP2 line is shared with its IOMMU).
+ */
+const IRQ_HANDLERS: Record<string, { symbol: string; shared: boolean }> = {
+  rk_iommu: { symbol: 'rk_iommu_irq', shared: true },
+  'ipmmu-vmsa': { symbol: 'ipmmu_irq', shared: false },
+  'apple-dart fault handler': { symbol: 'apple_dart_irq', shared: true },
+  'rockchip-vop2': { symbol: 'vop2_isr', shared: true },
+};
+
 const IOMMU_DRIVER_NAME: Record<string, string> = { 'rockchip-iommu': 'rk_iommu', 'ipmmu-vmsa': 'ipmmu-vmsa', 'apple-dart': 'apple-dart' };
 
 function toDmaDir(d: DmaDirection): DmaDir {
@@ -114,6 +127,8 @@ export class Kernel implements KernelApi {
   readonly powerDomains = new Map<string, boolean>();
   /** IRQ numbers a driver requests, when a scenario injects a wrong one (device -> irq). */
   readonly irqOverride = new Map<string, number>();
+  /** The generic IRQ layer's descriptors (one per requested line, with its actions). */
+  readonly irqDescs = new Map<number, IrqDesc>();
   probed = false;
 
   constructor(readonly opts: KernelOptions) {
@@ -173,7 +188,9 @@ export class Kernel implements KernelApi {
 
     // Hardware.
     this.bus = new MmioBus(tracer);
-    this.irq = new IrqController(this.clock, tracer);
+    // The controller only delivers; deciding that a line is stuck is note_interrupt's job (irq-desc.ts).
+    // Its own safety net sits well above the kernel's 100 000-delivery window.
+    this.irq = new IrqController(this.clock, tracer, { stormThreshold: 4 * SPURIOUS_WINDOW });
     this.buildHardware(opts.rockchipBeyondDteBase);
     this.rockchip = new RockchipIommuDriver(this, this.core, preset.rockchipMatch, preset.rockchipOpsScope, preset.rockchipStallAcksStaleFault);
     this.ipmmu = new IpmmuDriver(this, this.core, preset.ipmmuFree, preset.ipmmuAllowlist);
@@ -215,6 +232,9 @@ export class Kernel implements KernelApi {
         stream: spec?.ids[0] ?? 0,
         localSize: 4 * 1024 * 1024,
         tracer: this.tracer,
+        // The master's completion interrupt on its own DT line, for masters whose driver we model (it
+        // acknowledges the interrupt); a PCI host bridge's lines are not its functions'.
+        ...(bm.interrupts?.length && !bm.iommuMap && IRQ_HANDLERS[driverNameOf(bm.compatible)] ? { irq: { controller: this.irq, line: bm.interrupts[0] } } : {}),
       });
       this.masters.set(bm.name, master);
       this.makeDevice(bm.name, driverNameOf(bm.compatible), 'master', bm);
@@ -307,6 +327,27 @@ export class Kernel implements KernelApi {
     }
     // The master's own driver sets the mask its hardware can drive.
     if (bm.dmaBits) dmaSetMaskAndCoherent(dev, dmaBitMask(bm.dmaBits));
+    this.requestMasterIrq(bm, dev);
+  }
+
+  /**
+   * The master's driver requests its own line. Its handler reads the device's own interrupt status:
+   * it acknowledges and says IRQ_HANDLED for its completion interrupt, and IRQ_NONE for anything else
+   * on a shared line (vop2_isr, rockchip_drm_vop2.c:2664-2677: "The irq is shared with the iommu").
+   */
+  private requestMasterIrq(bm: BoardMaster, dev: LinuxDevice): void {
+    const m = this.masters.get(bm.name);
+    const line = bm.interrupts?.[0];
+    if (!m || line === undefined || bm.iommuMap) return;
+    const known = IRQ_HANDLERS[dev.driverName];
+    if (!known) return; // a driver we do not model (e.g. the vendor RKNPU) requests nothing here
+    const handler = (): IrqReturn => {
+      if (!m.interruptPending) return 'none';
+      m.ackInterrupt();
+      return 'handled';
+    };
+    const ret = this.requestIrq(line, dev.name, handler, known);
+    if (ret) this.tracer.devPrintk('err', dev.driverName, dev.name, `failed to request irq ${line}: ${ret}`);
   }
 
   /** iommu_setup_dma_ops + iommu_dma_init_domain: the IOVA allocator of the domain. */
@@ -423,9 +464,57 @@ export class Kernel implements KernelApi {
     this.bus.writel(addr, value);
   }
 
-  requestIrq(irq: number, name: string, handler: () => IrqReturn): number {
-    this.irq.connect(irq, () => handler(), name);
+  /**
+   * request_irq: add an action to the line's descriptor (sharing only if every action asked for
+   * IRQF_SHARED); the first action connects the line, which enables it at the controller.
+   */
+  requestIrq(irq: number, name: string, handler: () => IrqReturn, opts?: { shared?: boolean; symbol?: string }): number {
+    const known = IRQ_HANDLERS[this.devices.get(name)?.driverName ?? name] ?? IRQ_HANDLERS[name];
+    const action: IrqAction = { name, handler, symbol: opts?.symbol ?? known?.symbol ?? 'irq_handler', shared: opts?.shared ?? known?.shared ?? true };
+    let desc = this.irqDescs.get(irq);
+    const fresh = !desc;
+    desc ??= new IrqDesc(irq);
+    const ret = desc.add(action);
+    if (ret) {
+      // __setup_irq's mismatch report (kernel/irq/manage.c): one side did not ask for IRQF_SHARED.
+      this.tracer.printk('err', `genirq: Flags mismatch irq ${irq}. ${action.shared ? '00000080' : '00000000'} (${name}) vs. ${desc.actions[0].shared ? '00000080' : '00000000'} (${desc.actions[0].name})`);
+      return ret;
+    }
+    if (fresh) {
+      this.irqDescs.set(irq, desc);
+      const d = desc;
+      this.irq.connect(irq, () => this.handleIrq(d), 'genirq');
+    }
+    this.tracer.emit('kernel', 'request_irq', { irq, name, symbol: action.symbol, shared: action.shared });
     return 0;
+  }
+
+  /** The flow handler of one delivery: run the actions, then note_interrupt; a stuck line is disabled. */
+  private handleIrq(desc: IrqDesc): IrqReturn {
+    const ret = desc.run();
+    if (desc.note(ret, this.clock.ns)) {
+      // __report_bad_irq (kernel/irq/spurious.c:192-222), then "Disabling IRQ #%d" and irq_disable (423-425).
+      const n = desc.irq;
+      this.tracer.printk('err', `irq ${n}: nobody cared (try booting with the "irqpoll" option)`);
+      this.tracer.printk('warn', `CPU: 0 PID: 0 Comm: swapper/0 Not tainted ${this.preset.uname} #1`);
+      this.tracer.printk('warn', `Hardware name: ${this.board.model} (DT)`);
+      this.tracer.printk('warn', 'Call trace:');
+      for (const f of ['dump_stack_lvl', '__report_bad_irq', 'note_interrupt', 'handle_irq_event', 'handle_fasteoi_irq', 'generic_handle_domain_irq', 'gic_handle_irq']) this.tracer.printk('warn', ` ${f}+0x0/0x0`);
+      this.tracer.printk('err', 'handlers:');
+      for (const a of desc.actions) this.tracer.printk('err', `[<${hashedPointer(a.symbol)}>] ${a.symbol}`);
+      this.tracer.printk('emerg', `Disabling IRQ #${n}`);
+      this.irq.disable(n);
+      this.tracer.emit('kernel', 'irq_storm', {
+        irq: n,
+        deliveries: desc.deliveries,
+        unhandled: desc.unhandledTotal,
+        assertedBy: this.irq.assertedBy(n),
+        handlers: desc.actions.map((a) => a.symbol),
+        failure: 'irq-storm',
+        message: `IRQ ${n} stayed asserted (${this.irq.assertedBy(n).join(', ') || 'unknown source'}) and no handler claimed it: disabled after ${desc.deliveries} deliveries`,
+      });
+    }
+    return ret;
   }
 
   sleepUs(us: number): void {
@@ -596,10 +685,11 @@ export class Kernel implements KernelApi {
   /** Let the CPU take pending interrupts (after each step and each device transfer). */
   deliverIrqs(): void {
     const r = this.irq.deliver();
+    // Past the controller's safety net: a handler keeps claiming a line that never drops. The kernel
+    // would spin in the handler for ever (a hard lockup); the run records it and masks the line.
     for (const n of r.storms) {
-      this.tracer.printk('err', `irq ${n}: nobody cared (try booting with the "irqpoll" option)`);
-      this.tracer.printk('emerg', 'Disabling IRQ #' + n);
-      this.tracer.emit('kernel', 'irq_storm', { irq: n, failure: 'irq-storm', message: `IRQ ${n} kept firing and was disabled` });
+      this.tracer.printk('emerg', `irq ${n}: still asserted after ${4 * SPURIOUS_WINDOW} handled deliveries (the CPU would never leave the handler)`);
+      this.tracer.emit('kernel', 'irq_storm', { irq: n, failure: 'irq-storm', message: `IRQ ${n} kept firing although its handler claimed it` });
     }
   }
 
