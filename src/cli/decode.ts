@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { InputError, hex, parseSize } from '../addr.js';
-import { describeDescriptor, descriptorJson, descriptorText } from '../decode/descriptor.js';
+import { SMMU_STRUCTURES, describeDescriptor, describeSmmuStructure, descriptorJson, descriptorText } from '../decode/descriptor.js';
 import { parseFaultLog, type FaultLogResult } from '../decode/fault-log.js';
 import { parseReg64 } from '../formats/smmuv3.js';
 import { formatNames } from '../formats/index.js';
@@ -55,6 +55,7 @@ export function registerDecode(program: Command, setExit: SetExit): void {
     .option('--granule <size>', 'LPAE/DART granule (4K, 16K, 64K)', (s) => parseSize(s, '--granule'))
     .option('--ias <bits>', 'input address bits (decides LPAE levels)', (s) => parseBitsOpt(s, '--ias'))
     .option('--oas <bits>', 'output address bits', (s) => parseBitsOpt(s, '--oas'))
+    .option('--smmu <structure>', `an SMMUv3 structure or register given as 64-bit words: ${SMMU_STRUCTURES.join(', ')}`)
     .option('--log <file>', "a dmesg excerpt to explain ('-' for standard input)")
     .option('--json', 'machine-readable output')
     .addHelpText(
@@ -63,6 +64,7 @@ export function registerDecode(program: Command, setExit: SetExit): void {
 Examples:
   iommu-lab decode --format rockchip-v2 --level 2 0x12345f07
   iommu-lab decode --format arm-64-lpae-s1 --level 3 0x40000812345f47
+  iommu-lab decode --smmu ste 0x100000008030000b 0xd6
   dmesg | grep -i iommu | iommu-lab decode --log -
   iommu-lab decode 'rk_iommu fde4b000.iommu: BUS_ERROR occurred at 0x0000000000100000'
 
@@ -78,6 +80,15 @@ Exit 0 when something was decoded, 2 for bad input (no recognisable line, a bad 
     )
     .action((text: string[], o: Record<string, unknown>) => {
       const json = !!o.json;
+      if (o.smmu !== undefined) {
+        if (o.format !== undefined || o.log !== undefined) throw new UsageError('--smmu decodes SMMUv3 words on its own: leave out --format and --log');
+        const words = text.map((t, i) => parseReg64(t, `word ${i}`));
+        const r = describeSmmuStructure(o.smmu as string, words);
+        if (json) process.stdout.write(JSON.stringify({ smmu: r.kind, words: r.words, fields: r.fields.map(([name, value]) => ({ name, value })) }, null, 2) + '\n');
+        else process.stdout.write([`SMMUv3 ${r.kind} ${r.words.join(' ')}:`, ...r.fields.map(([k, v]) => `  ${k}: ${v}`)].join('\n') + '\n');
+        setExit(EXIT_OK);
+        return;
+      }
       if (o.format !== undefined) {
         if (o.log !== undefined) throw new UsageError('give either --format F VALUE (a descriptor) or --log FILE (fault lines), not both');
         if (text.length !== 1) throw new UsageError(`--format needs exactly one descriptor VALUE (got ${text.length})`);

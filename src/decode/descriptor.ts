@@ -5,7 +5,7 @@
  */
 import { InputError, hex } from '../addr.js';
 import { getFormat } from '../formats/index.js';
-import type { Reg64 } from '../formats/smmuv3.js';
+import { describeCd, describeSte, describeStrtabCfg, field64, reg64Hex, type Reg64 } from '../formats/smmuv3.js';
 import { protNames, type EntryDescription, type FormatConfig, type ResolvedConfig } from '../formats/types.js';
 
 export interface DescriptorRequest {
@@ -95,4 +95,55 @@ export function descriptorJson(r: DescriptorResult): Record<string, unknown> {
       fields: d.fields.map(([name, value]) => ({ name, value })),
     })),
   };
+}
+
+export const SMMU_STRUCTURES = ['ste', 'cd', 'strtab-base', 'strtab-cfg', 'l1-std', 'l1-cd'] as const;
+export type SmmuStructure = (typeof SMMU_STRUCTURES)[number];
+
+/**
+ * SMMUv3 structures and registers by hand (words read with devmem, or from a dump): each field in
+ * words, with formats/smmuv3.ts's own describers so `walk --explain` says the same.
+ */
+export function describeSmmuStructure(kind: string, words: Reg64[]): { kind: SmmuStructure; words: string[]; fields: [string, string][] } {
+  if (!(SMMU_STRUCTURES as readonly string[]).includes(kind))
+    throw new InputError(`--smmu '${kind}' is not one of ${SMMU_STRUCTURES.join(', ')}`);
+  const k = kind as SmmuStructure;
+  const max = k === 'ste' || k === 'cd' ? 4 : 1;
+  if (words.length < 1 || words.length > max)
+    throw new InputError(`--smmu ${k} takes ${max === 1 ? 'one value' : `1 to ${max} 64-bit words (word 0 first)`}, got ${words.length}`);
+  if (k === 'strtab-cfg' && words[0].hi !== 0) throw new InputError('STRTAB_BASE_CFG is a 32-bit register');
+  let fields: [string, string][];
+  switch (k) {
+    case 'ste':
+      fields = describeSte(words);
+      break;
+    case 'cd':
+      fields = describeCd(words);
+      break;
+    case 'strtab-cfg':
+      fields = describeStrtabCfg(words[0].lo).fields;
+      break;
+    case 'strtab-base':
+      fields = [
+        ['ADDR (bits 51:6)', hex(field64(words[0], 51, 6) * 64)],
+        ['RA (bit 62, read-allocate hint; Linux sets it)', String(field64(words[0], 62, 62))],
+      ];
+      break;
+    case 'l1-std': {
+      const span = field64(words[0], 4, 0);
+      fields = [
+        ['Span (bits 4:0)', `${span}${span === 0 ? ' (invalid: no level-2 table)' : ` (level-2 table of ${2 ** (span - 1)} STEs)`}`],
+        ['L2Ptr (bits 51:6)', hex(field64(words[0], 51, 6) * 64)],
+      ];
+      break;
+    }
+    case 'l1-cd':
+      fields = [
+        ['V (bit 0)', String(field64(words[0], 0, 0))],
+        ['L2Ptr (bits 51:12)', hex(field64(words[0], 51, 12) * 4096)],
+      ];
+      break;
+  }
+  if (words.length < max) fields.push(['note', `words ${words.length}..${max - 1} not given: read as 0`]);
+  return { kind: k, words: words.map(reg64Hex), fields };
 }

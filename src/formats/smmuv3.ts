@@ -161,6 +161,74 @@ export function describeStrtabCfg(cfg: number): { fmt: number; split: number; lo
   };
 }
 
+/** The fields of an STE (words 0-3; the rest are unused by Linux's configurations) in words. */
+export function describeSte(ste: Reg64[]): [string, string][] {
+  const z: Reg64 = { lo: 0, hi: 0 };
+  const [s0, s1, s2, s3] = [ste[0] ?? z, ste[1] ?? z, ste[2] ?? z, ste[3] ?? z];
+  const config = field64(s0, 3, 1);
+  const s1fmt = field64(s0, 5, 4);
+  const cdMax = field64(s0, 63, 59);
+  const s1dss = field64(s1, 1, 0);
+  const steFields: [string, string][] = [
+    ['V (word 0 bit 0)', String(field64(s0, 0, 0))],
+    ['Config (word 0 bits 3:1)', `${config} (${CONFIG_NAMES[config] ?? 'reserved'})`],
+  ];
+  if (config === 5 || config === 7) {
+    steFields.push(
+      ['S1Fmt (bits 5:4)', `${s1fmt} (${['linear CD table', '2-level CD table, 4 KiB leaves (64 CDs)', '2-level CD table, 64 KiB leaves (1024 CDs)', 'reserved'][s1fmt]})`],
+      ['S1ContextPtr (bits 51:6)', hex(addrField(s0, 51, 6))],
+      ['S1CDMax (bits 63:59)', `${cdMax} (${cdMax === 0 ? 'substreams disabled: one CD' : `2^${cdMax} substreams`})`],
+      ['S1DSS (word 1 bits 1:0)', `${s1dss} (${S1DSS_NAMES[s1dss]})`],
+      ['S1STALLD (word 1 bit 27)', String(field64(s1, 27, 27))],
+      ['EATS (word 1 bits 29:28)', String(field64(s1, 29, 28))],
+      ['STRW (word 1 bits 31:30)', `${field64(s1, 31, 30)} (${['NS-EL1', 'reserved', 'EL2', 'reserved'][field64(s1, 31, 30)]})`],
+    );
+  }
+  if (config === 6 || config === 7) {
+    steFields.push(
+      ['S2VMID (word 2 bits 15:0)', String(field64(s2, 15, 0))],
+      ['VTCR.S2T0SZ (word 2 bits 37:32)', `${field64(s2, 37, 32)} → ias ${64 - field64(s2, 37, 32)}`],
+      ['VTCR.S2SL0 (bits 39:38)', String(field64(s2, 39, 38))],
+      ['VTCR.S2TG (bits 47:46)', `${field64(s2, 47, 46)} → ${GRANULE_BY_TG[field64(s2, 47, 46)] ? `${(GRANULE_BY_TG[field64(s2, 47, 46)] as number) / 1024}K granule` : 'reserved'}`],
+      ['VTCR.S2PS (bits 50:48)', `${field64(s2, 50, 48)} → ${OAS_BY_PS[field64(s2, 50, 48)] ? `oas ${OAS_BY_PS[field64(s2, 50, 48)]} bits` : 'reserved'}`],
+      ['S2AA64 (bit 51)', String(field64(s2, 51, 51))],
+      ['S2TTB (word 3 bits 51:4)', hex(addrField(s3, 51, 4))],
+    );
+  }
+  return steFields;
+}
+
+/** The fields of a context descriptor (words 0, 1 and 3) in words. */
+export function describeCd(cd: Reg64[]): [string, string][] {
+  const z: Reg64 = { lo: 0, hi: 0 };
+  const [c0, c1, , c3] = [cd[0] ?? z, cd[1] ?? z, cd[2] ?? z, cd[3] ?? z];
+  const t0sz = field64(c0, 5, 0);
+  const tg0 = field64(c0, 7, 6);
+  const epd0 = field64(c0, 14, 14);
+  const endi = field64(c0, 15, 15);
+  const ips = field64(c0, 34, 32);
+  const aa64 = field64(c0, 41, 41);
+  const granule = GRANULE_BY_TG[tg0];
+  const oasRaw = OAS_BY_PS[ips];
+  const ias = aa64 ? 64 - t0sz : 32 - (t0sz & 7);
+  return [
+    ['V (word 0 bit 31)', String(field64(c0, 31, 31))],
+    ['T0SZ (bits 5:0)', `${t0sz} → ias = ${aa64 ? `64 - ${t0sz}` : `32 - ${t0sz & 7}`} = ${ias} bits`],
+    ['TG0 (bits 7:6)', `${tg0} → ${granule === undefined ? 'reserved' : `${granule / 1024}K granule`}`],
+    ['IRGN0/ORGN0/SH0 (bits 9:8, 11:10, 13:12)', `${field64(c0, 9, 8)}/${field64(c0, 11, 10)}/${field64(c0, 13, 12)}`],
+    ['EPD0 (bit 14)', `${epd0}${epd0 ? ' (walks through TTB0 disabled)' : ''}`],
+    ['ENDI (bit 15)', `${endi} (${endi ? 'big-endian tables' : 'little-endian tables'})`],
+    ['EPD1 (bit 30)', `${field64(c0, 30, 30)} (Linux sets it: no TTB1)`],
+    ['IPS (bits 34:32)', `${ips} → ${oasRaw === undefined ? 'reserved' : `oas ${oasRaw} bits`}`],
+    ['AA64 (bit 41)', `${aa64} (${aa64 ? 'AArch64 tables' : 'AArch32 LPAE tables'})`],
+    ['HD/HA (bits 42, 43)', `${field64(c0, 42, 42)}/${field64(c0, 43, 43)}`],
+    ['S/R/A/ASET (bits 44-47)', `${field64(c0, 44, 44)}/${field64(c0, 45, 45)}/${field64(c0, 46, 46)}/${field64(c0, 47, 47)}`],
+    ['ASID (bits 63:48)', String(field64(c0, 63, 48))],
+    ['TTB0 (word 1 bits 51:4)', hex(addrField(c1, 51, 4))],
+    ['MAIR0 (word 3)', reg64Hex(c3)],
+  ];
+}
+
 /** Follow the stream table to the STE of `sid`, the STE to its CD, the CD to TTB0. Never throws for table contents. */
 export function resolveSmmuV3Stream(mem: MemReader, input: SmmuStreamInput): SmmuResolution {
   const steps: SmmuStep[] = [];
@@ -226,31 +294,8 @@ export function resolveSmmuV3Stream(mem: MemReader, input: SmmuStreamInput): Smm
   const s1dss = field64(s1, 1, 0);
   const steFields: [string, string][] = [
     ['index', sc.fmt === 0 ? `SID ${hex(sid)} × 64 bytes` : `SID ${hex(sid)} & ${hex(2 ** sc.split - 1)} = ${sid % 2 ** sc.split}, × 64 bytes`],
-    ['V (word 0 bit 0)', String(v)],
-    ['Config (word 0 bits 3:1)', `${config} (${CONFIG_NAMES[config] ?? 'reserved'})`],
+    ...describeSte(ste),
   ];
-  if (config === 5 || config === 7) {
-    steFields.push(
-      ['S1Fmt (bits 5:4)', `${s1fmt} (${['linear CD table', '2-level CD table, 4 KiB leaves (64 CDs)', '2-level CD table, 64 KiB leaves (1024 CDs)', 'reserved'][s1fmt]})`],
-      ['S1ContextPtr (bits 51:6)', hex(ctxPtr)],
-      ['S1CDMax (bits 63:59)', `${cdMax} (${cdMax === 0 ? 'substreams disabled: one CD' : `2^${cdMax} substreams`})`],
-      ['S1DSS (word 1 bits 1:0)', `${s1dss} (${S1DSS_NAMES[s1dss]})`],
-      ['S1STALLD (word 1 bit 27)', String(field64(s1, 27, 27))],
-      ['EATS (word 1 bits 29:28)', String(field64(s1, 29, 28))],
-      ['STRW (word 1 bits 31:30)', `${field64(s1, 31, 30)} (${['NS-EL1', 'reserved', 'EL2', 'reserved'][field64(s1, 31, 30)]})`],
-    );
-  }
-  if (config === 6 || config === 7) {
-    steFields.push(
-      ['S2VMID (word 2 bits 15:0)', String(field64(s2, 15, 0))],
-      ['VTCR.S2T0SZ (word 2 bits 37:32)', String(field64(s2, 37, 32))],
-      ['VTCR.S2SL0 (bits 39:38)', String(field64(s2, 39, 38))],
-      ['VTCR.S2TG (bits 47:46)', String(field64(s2, 47, 46))],
-      ['VTCR.S2PS (bits 50:48)', String(field64(s2, 50, 48))],
-      ['S2AA64 (bit 51)', String(field64(s2, 51, 51))],
-      ['S2TTB (word 3 bits 51:4)', hex(addrField(s3, 51, 4))],
-    );
-  }
   steps.push({
     what: `STE (SID ${hex(sid)})`,
     addr: steAddr,
@@ -336,7 +381,7 @@ export function resolveSmmuV3Stream(mem: MemReader, input: SmmuStreamInput): Smm
 
   const cd = readWords(mem, cdAddr, 4);
   if (!cd) return stop(`CD ${cdIndex} at ${hex(cdAddr)} is not in memory (the SMMU would raise F_CD_FETCH)`, 'F_CD_FETCH');
-  const [c0, c1, , c3] = cd;
+  const [c0, c1] = cd;
   const cv = field64(c0, 31, 31);
   const t0sz = field64(c0, 5, 0);
   const tg0 = field64(c0, 7, 6);
@@ -352,22 +397,7 @@ export function resolveSmmuV3Stream(mem: MemReader, input: SmmuStreamInput): Smm
     what: `CD ${cdIndex}`,
     addr: cdAddr,
     words: cd.map(reg64Hex),
-    fields: [
-      ['V (word 0 bit 31)', String(cv)],
-      ['T0SZ (bits 5:0)', `${t0sz} → ias = ${aa64 ? `64 - ${t0sz}` : `32 - ${t0sz & 7}`} = ${ias} bits`],
-      ['TG0 (bits 7:6)', `${tg0} → ${granule === undefined ? 'reserved' : `${granule / 1024}K granule`}`],
-      ['IRGN0/ORGN0/SH0 (bits 9:8, 11:10, 13:12)', `${field64(c0, 9, 8)}/${field64(c0, 11, 10)}/${field64(c0, 13, 12)}`],
-      ['EPD0 (bit 14)', `${epd0}${epd0 ? ' (walks through TTB0 disabled)' : ''}`],
-      ['ENDI (bit 15)', `${endi} (${endi ? 'big-endian tables' : 'little-endian tables'})`],
-      ['EPD1 (bit 30)', `${field64(c0, 30, 30)} (Linux sets it: no TTB1)`],
-      ['IPS (bits 34:32)', `${ips} → ${oasRaw === undefined ? 'reserved' : `oas ${oasRaw} bits`}`],
-      ['AA64 (bit 41)', `${aa64} (${aa64 ? 'AArch64 tables' : 'AArch32 LPAE tables'})`],
-      ['HD/HA (bits 42, 43)', `${field64(c0, 42, 42)}/${field64(c0, 43, 43)}`],
-      ['S/R/A/ASET (bits 44-47)', `${field64(c0, 44, 44)}/${field64(c0, 45, 45)}/${field64(c0, 46, 46)}/${field64(c0, 47, 47)}`],
-      ['ASID (bits 63:48)', String(field64(c0, 63, 48))],
-      ['TTB0 (word 1 bits 51:4)', hex(ttb0)],
-      ['MAIR0 (word 3)', reg64Hex(c3)],
-    ],
+    fields: describeCd(cd),
     summary: cv ? `valid: TTB0 ${hex(ttb0)}, ${granule ? granule / 1024 + 'K' : '?'} granule, ias ${ias}, oas ${oasRaw ?? '?'}` : 'not valid',
   });
   if (!cv) return stop(`CD ${cdIndex} at ${hex(cdAddr)} is not valid (V = 0): the SMMU rejects the transaction (C_BAD_CD)`, 'C_BAD_CD');

@@ -65,6 +65,44 @@ describe('decode --format: one descriptor', () => {
   });
 });
 
+describe('decode --smmu: SMMUv3 structures by hand (arm-smmu-v3.h bit positions, see test/formats/smmuv3.test.ts)', () => {
+  const fields = (j: { fields: { name: string; value: string }[] }) => Object.fromEntries(j.fields.map((f) => [f.name, f.value]));
+  it('an STE as arm_smmu_make_cdtable_ste writes it: S1, CD table 0x80300000, S1CDMax 2, S1DSS 2', async () => {
+    const f = fields(await decodeJson(['--smmu', 'ste', '0x100000008030000b', '0xd6']));
+    expect(f['Config (word 0 bits 3:1)']).toMatch(/^5 /);
+    expect(f['S1ContextPtr (bits 51:6)']).toBe('0x80300000');
+    expect(f['S1CDMax (bits 63:59)']).toMatch(/^2 /);
+    expect(f['S1DSS (word 1 bits 1:0)']).toMatch(/^2 /);
+  });
+  it('a stage-2 STE: VTCR 0x21558 in word 2 bits 50:32 → ias 40, 4K, oas 40', async () => {
+    const f = fields(await decodeJson(['--smmu', 'ste', '0xd', '0', '0x044a155800000001', '0x80002000']));
+    expect(f['VTCR.S2T0SZ (word 2 bits 37:32)']).toBe('24 → ias 40');
+    expect(f['VTCR.S2TG (bits 47:46)']).toBe('0 → 4K granule');
+    expect(f['VTCR.S2PS (bits 50:48)']).toBe('2 → oas 40 bits');
+    expect(f['S2TTB (word 3 bits 51:4)']).toBe('0x80002000');
+  });
+  it('a CD as arm_smmu_make_s1_cd writes it, and STRTAB_BASE_CFG 0x10210', async () => {
+    const cd = fields(await decodeJson(['--smmu', 'cd', '0x1e205c0003510', '0x800000000']));
+    expect(cd['T0SZ (bits 5:0)']).toBe('16 → ias = 64 - 16 = 48 bits');
+    expect(cd['ASID (bits 63:48)']).toBe('1');
+    expect(cd['TTB0 (word 1 bits 51:4)']).toBe('0x800000000');
+    const cfg = fields(await decodeJson(['--smmu', 'strtab-cfg', '0x10210']));
+    expect(cfg['FMT (bits 17:16)']).toBe('1 (2-level)');
+    expect(cfg['LOG2SIZE (bits 5:0)']).toBe('16 (StreamIDs 0..0xffff)');
+  });
+  it('bad kinds and word counts: exit 2', async () => {
+    for (const [args, re] of [
+      [['decode', '--smmu', 'pte', '0x1'], /--smmu 'pte' is not one of/],
+      [['decode', '--smmu', 'ste', '1', '2', '3', '4', '5'], /1 to 4 64-bit words/],
+      [['decode', '--smmu', 'strtab-cfg', '0x100000000'], /32-bit register/],
+    ] as [string[], RegExp][]) {
+      const r = await cli(args);
+      expect(r.code).toBe(2);
+      expect(r.err).toMatch(re);
+    }
+  });
+});
+
 describe('decode fault lines', () => {
   it('--log FILE with text output', async () => {
     const p = join(dir, 'dmesg.txt');
