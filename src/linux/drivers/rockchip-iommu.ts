@@ -129,7 +129,7 @@ export class RockchipIommuDriver {
     if (!this.rkOps) this.rkOps = row;
     if (this.opsScope === 'global' && this.rkOps !== row) {
       // Different hardware versions on one SoC: the single global rk_ops cannot serve both.
-      this.k.warn('drivers/iommu/rockchip-iommu.c', 1227, 'rk_iommu_probe');
+      this.k.warn('drivers/iommu/rockchip-iommu.c', 1229, 'rk_iommu_probe');
       return -EINVAL;
     }
     const iommu: RkIommu = {
