@@ -70,6 +70,171 @@ describe('PhysMem', () => {
   });
 });
 
+/**
+ * The frame index of PhysMem (a radix over address bits 51:32 / 31:22 / 21:12, with shared empty
+ * sentinels and a cached 4 GiB window) against the simplest possible model: one Map from byte address to
+ * byte value, a list of banks, and the set of frames the documented sparseness rules materialise (any
+ * store into RAM materialises its frame; a zero fill of a whole frame drops it; a partial zero fill of a
+ * frame never written leaves it sparse). Banks straddle the 4 GiB line (two windows), a 4 MiB leaf
+ * boundary, and sit far up at 2^51, with holes between them.
+ */
+describe('PhysMem frame index against a byte-map model (property)', () => {
+  const BANKS = [
+    { base: 0x0, size: 0x6000 },
+    { base: 0x1_0000_0000 - 0x3000, size: 0x6000 }, // crosses into the second 4 GiB window
+    { base: 0x8_0040_0000 - 0x2000, size: 0x5000 }, // crosses a 4 MiB leaf boundary
+    { base: 0x8_0040_3000, size: 0x2000 }, // adjacent to the previous bank: ranges may span both
+    { base: 2 ** 51, size: 0x3000 }, // the top of the 52-bit space
+  ];
+  const FRAME = 4096;
+
+  class Model {
+    bytes = new Map<number, number>();
+    frames = new Set<number>();
+    bank(a: number) {
+      return BANKS.find((b) => a >= b.base && a < b.base + b.size);
+    }
+    ram(a: number, len: number): boolean {
+      for (let i = 0; i < len; i++) if (!this.bank(a + i)) return false;
+      return true;
+    }
+    store(a: number, data: number[]): boolean {
+      if (!this.ram(a, data.length)) return false;
+      data.forEach((v, i) => {
+        this.bytes.set(a + i, v & 0xff);
+        this.frames.add(Math.floor((a + i) / FRAME));
+      });
+      return true;
+    }
+    load(a: number, len: number): number[] | null {
+      if (!this.ram(a, len)) return null;
+      return Array.from({ length: len }, (_, i) => this.bytes.get(a + i) ?? 0);
+    }
+    fill(a: number, len: number, v: number): boolean {
+      if (!this.ram(a, len)) return false;
+      for (let i = 0; i < len; i++) {
+        const x = a + i;
+        const fn = Math.floor(x / FRAME);
+        const wholeFrame = x % FRAME === 0 && i + FRAME <= len;
+        if (v === 0 && wholeFrame) {
+          for (let k = 0; k < FRAME; k++) this.bytes.delete(x + k);
+          this.frames.delete(fn);
+          i += FRAME - 1;
+        } else if (v !== 0 || this.frames.has(fn)) {
+          this.bytes.set(x, v);
+          this.frames.add(fn);
+        }
+      }
+      return true;
+    }
+  }
+
+  /** An address near a bank (inside, or up to 8 KiB into the holes around it). */
+  const addr = fc
+    .tuple(fc.integer({ min: 0, max: BANKS.length - 1 }), fc.integer({ min: -0x2000, max: 0x7fff }))
+    .map(([b, off]) => BANKS[b].base + off)
+    .filter((a) => a >= 0);
+  const aligned = addr.map((a) => a - (a % 4));
+  const op = fc.oneof(
+    fc.record({ k: fc.constant('w32' as const), a: fc.oneof(aligned, addr), v: fc.integer({ min: 0, max: 0xffffffff }) }),
+    fc.record({ k: fc.constant('w8' as const), a: addr, v: fc.integer({ min: 0, max: 255 }) }),
+    fc.record({ k: fc.constant('w64' as const), a: aligned, v: fc.integer({ min: 0, max: 0xffffffff }) }),
+    fc.record({ k: fc.constant('wb' as const), a: addr, n: fc.integer({ min: 1, max: 6000 }), v: fc.integer({ min: 0, max: 255 }) }),
+    fc.record({ k: fc.constant('fill' as const), a: addr, n: fc.integer({ min: 1, max: 9000 }), v: fc.constantFrom(0, 0, 0x5a) }),
+    fc.record({ k: fc.constant('zframes' as const), a: addr.map((a) => a - (a % FRAME)), n: fc.integer({ min: 1, max: 2 }), v: fc.constant(0) }),
+    fc.record({ k: fc.constant('copy' as const), a: addr, b: addr, n: fc.integer({ min: 1, max: 5000 }) }),
+    fc.record({ k: fc.constant('r32' as const), a: fc.oneof(aligned, addr) }),
+  );
+
+  it('reads, writes, fills, copies and sparseness agree with the model', () => {
+    fc.assert(
+      fc.property(fc.array(op, { minLength: 1, maxLength: 40 }), (ops) => {
+        const m = new PhysMem(BANKS);
+        const model = new Model();
+        const probes = new Set<number>();
+        const le = (v: number) => [v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, v >>> 24];
+        for (const o of ops) {
+          probes.add(o.a);
+          switch (o.k) {
+            case 'w32':
+              expect(m.write32(o.a, o.v)).toBe(model.store(o.a, le(o.v)));
+              break;
+            case 'w8':
+              expect(m.write8(o.a, o.v)).toBe(model.store(o.a, [o.v]));
+              break;
+            case 'w64': {
+              // write64 checks that all 8 bytes lie in the bank of the first (PhysMem.isRam).
+              const b = model.bank(o.a);
+              const ok = !!b && o.a + 8 <= b.base + b.size;
+              if (ok) model.store(o.a, [...le(o.v), ...le(~o.v >>> 0)]);
+              expect(m.write64(o.a, o.v, ~o.v >>> 0)).toBe(ok);
+              break;
+            }
+            case 'wb': {
+              const data = Array.from({ length: o.n }, (_, i) => (o.v + i * 7) & 0xff);
+              expect(m.writeBytes(o.a, Uint8Array.from(data))).toBe(model.store(o.a, data));
+              break;
+            }
+            case 'fill':
+            case 'zframes': {
+              const n = o.k === 'zframes' ? o.n * FRAME : o.n;
+              expect(m.fill(o.a, n, o.v)).toBe(model.fill(o.a, n, o.v));
+              break;
+            }
+            case 'copy': {
+              probes.add(o.b);
+              const data = model.load(o.b, o.n);
+              const ok = data !== null && model.store(o.a, data);
+              expect(m.copy(o.a, o.b, o.n)).toBe(ok);
+              break;
+            }
+            case 'r32': {
+              const bytes = model.load(o.a, 4);
+              expect(m.read32(o.a)).toBe(bytes === null ? ACCESS_FAULT : (bytes[0] | (bytes[1] << 8) | (bytes[2] << 16) | (bytes[3] << 24)) >>> 0);
+              break;
+            }
+          }
+        }
+        // Every address touched, its neighbourhood and every written byte read back as the model says.
+        for (const b of model.bytes.keys()) probes.add(b);
+        for (const p of probes) {
+          for (const a of [p, p - (p % 4), p + 4092]) {
+            const bytes = model.load(a, 4);
+            const want = bytes === null ? ACCESS_FAULT : (bytes[0] | (bytes[1] << 8) | (bytes[2] << 16) | (bytes[3] << 24)) >>> 0;
+            if (m.read32(a) !== want) return false;
+            const b1 = model.load(a, 1);
+            if (m.read8(a) !== (b1 === null ? ACCESS_FAULT : b1[0])) return false;
+            // frameWords / frameAt see exactly the materialised frames.
+            const fn = Math.floor(a / FRAME);
+            const lo = a >>> 0;
+            const hi = (a - lo) / 2 ** 32;
+            if ((m.frameWords(a) !== undefined) !== model.frames.has(fn)) return false;
+            if (m.frameAt(hi, lo) !== m.frameWords(a)) return false;
+          }
+        }
+        expect(m.materialisedFrames).toBe(model.frames.size);
+        expect(m.frameNumbers()).toEqual([...model.frames].sort((x, y) => x - y));
+        return true;
+      }),
+      { numRuns: 100 },
+    );
+  });
+
+  it('never lets an address outside [0, 2^52) alias RAM', () => {
+    const m = new PhysMem([{ base: 0, size: 0x2000 }]);
+    m.write32(0, 0x11223344);
+    m.write32(0x1000, 0x55667788);
+    // 2^52 and 2^64 have the same low 32 bits as 0; -4096 has those of 0xfffff000 (bits 51:32 = -1).
+    for (const a of [2 ** 52, 2 ** 64, 2 ** 32 * 2 ** 31, -4096, -(2 ** 32), Number.NaN, Infinity]) {
+      expect(m.read32(a)).toBe(ACCESS_FAULT);
+      expect(m.write32(a, 1)).toBe(false);
+    }
+    expect(m.read32(0)).toBe(0x11223344);
+    expect(m.read32(0x1000)).toBe(0x55667788);
+    expect(m.materialisedFrames).toBe(2);
+  });
+});
+
 describe('DeviceView', () => {
   it('raises a bus error beyond its width, or truncates when the interconnect does', () => {
     const m = new PhysMem([{ base: 0, size: 0x1000_0000 }, { base: 0x1_0000_0000, size: 0x1000_0000 }]);
