@@ -44,3 +44,18 @@ export class ScenarioPathError extends InputError {
     this.name = 'ScenarioPathError';
   }
 }
+
+/**
+ * A step (or an end-of-run data expectation) that needs a result an earlier step failed to produce: a
+ * driver checks dma_mapping_error()/NULL and never uses the handle, so the run goes on without this step
+ * and the earlier failure decides the outcome. Not an input error: the scenario is fine as written.
+ */
+export class StepSkipped extends Error {
+  constructor(
+    readonly missing: string,
+    readonly failedStep: number,
+  ) {
+    super(`'${missing}' was not produced: step ${failedStep} failed`);
+    this.name = 'StepSkipped';
+  }
+}

@@ -9,7 +9,7 @@
  */
 import { InputError } from '../addr.js';
 import { formatTimestamp, type TraceEvent } from '../trace/events.js';
-import { ScenarioError, ScenarioPathError } from './errors.js';
+import { ScenarioError, ScenarioPathError, StepSkipped } from './errors.js';
 import type { LoadedScenario } from './loader.js';
 import type { PathSeg } from './overrides.js';
 import { FATAL_OUTCOMES, type Outcome, type Scenario, type StepKind, type StepOf } from './schema.js';
@@ -183,11 +183,22 @@ export function runScenario(loaded: LoadedScenario, opts: RunOptions = {}): RunR
     };
     const before = tracer.events.length;
     tracer.emit('scenario', 'step', { index: i, op: step.op, ...(step.note ? { note: step.note } : {}) });
+    let skippedHere: StepSkipped | undefined;
     try {
       reg.handler(world, step, ctx);
     } catch (err) {
-      if (crashAdapters.some((a) => a(err, world))) world.halted = true;
+      if (err instanceof StepSkipped) skippedHere = err;
+      else if (crashAdapters.some((a) => a(err, world))) world.halted = true;
       else locateError(err, loaded, base);
+    }
+    // A step that failed (or was skipped) without producing its result: later uses of the name skip
+    // too, as a driver that checks the error never touches the handle.
+    const as = (step as { as?: unknown }).as;
+    if (typeof as === 'string' && !world.vars.has(as) && (skippedHere || failuresOf(tracer, before).some((f) => f.kind !== 'warn')))
+      world.failedNames.set(as, skippedHere ? skippedHere.failedStep : i);
+    if (skippedHere) {
+      tracer.emit('scenario', 'step_skipped', { index: i, op: step.op, name: skippedHere.missing, failedStep: skippedHere.failedStep });
+      world.say(`step ${i} (${step.op}) skipped: ${skippedHere.message}`);
     }
     // A layer may have recorded a fatal failure through its tracer alone.
     if (failuresOf(tracer, before).some((f) => FATAL_OUTCOMES.includes(f.kind))) world.halted = true;
@@ -237,7 +248,9 @@ export function runScenario(loaded: LoadedScenario, opts: RunOptions = {}): RunR
         actual: got ? describeDiff(diff, addr) : 'not RAM (a hole)',
       });
     } catch (err) {
-      locateError(err, loaded, path);
+      if (err instanceof StepSkipped)
+        checks.push({ what: `memory at ${String(d.addr)}${d.note ? ` (${d.note})` : ''}`, ok: false, expected: String(d.equals), actual: `not available: ${err.message}` });
+      else locateError(err, loaded, path);
     }
   });
 

@@ -19,7 +19,7 @@ import type { Board } from '../board/types.js';
 import { getPreset } from '../linux/presets.js';
 import { PhysMem } from '../mem/phys-mem.js';
 import { SimClock, Tracer } from '../trace/events.js';
-import { ScenarioPathError } from './errors.js';
+import { ScenarioPathError, StepSkipped } from './errors.js';
 import type { PathSeg } from './overrides.js';
 import { DEFAULT_KERNEL, FATAL_OUTCOMES, OUTCOMES, type Outcome, type Scenario } from './schema.js';
 
@@ -80,6 +80,8 @@ export class World {
   /** Boot-history seed. */
   readonly seed: number;
   readonly vars = new Map<string, NamedValue>();
+  /** Names (`as`) whose step failed without producing them, and that step's index: a later use skips. */
+  readonly failedNames = new Map<string, number>();
   /** Data checks made by steps (device_read/cpu_read with `expect`). */
   readonly observations: Check[] = [];
   /**
@@ -127,10 +129,13 @@ export class World {
     if (this.vars.has(name))
       throw new ScenarioPathError([...path], `the name '${name}' is already used by an earlier step`);
     this.vars.set(name, value);
+    this.failedNames.delete(name);
   }
 
   lookup(name: string, path: readonly PathSeg[], kinds?: readonly string[]): NamedValue {
     const v = this.vars.get(name);
+    const failedAt = this.failedNames.get(name);
+    if (!v && failedAt !== undefined) throw new StepSkipped(name, failedAt);
     if (!v) {
       const known = [...this.vars.keys()];
       throw new ScenarioPathError(
