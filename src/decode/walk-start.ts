@@ -93,6 +93,12 @@ function startSmmu(opts: StartOptions, dump: Dump): StartResult {
   if (o.kind === 'translate') {
     if (opts.format && opts.format !== 'auto' && opts.format !== o.format)
       throw new UsageError(`--format ${opts.format} disagrees with the SMMU's context: it walks ${o.format}; leave --format out`);
+    if (o.startLevel !== undefined) {
+      // The walker derives its start level from ias (as io-pgtable-arm does); the SMMU uses S2SL0.
+      const cfg = allFormats().find((f) => f.name === o.format)?.resolveConfig({ granule: o.granule, ias: o.ias, oas: o.oas });
+      if (cfg && cfg.startLevel !== o.startLevel)
+        text.push(`SMMUv3 note: S2SL0 names start level ${o.startLevel} but ias ${o.ias} with a ${o.granule / 1024}K granule starts at level ${String(cfg.startLevel)}; the walk below uses ${String(cfg.startLevel)}, the hardware would not agree`);
+    }
     return { overrides: { format: o.format, root: [o.root], granule: o.granule, ias: o.ias, oas: o.oas }, notes: text, json };
   }
   // No table to walk: answer in the walk's own JSON shapes.

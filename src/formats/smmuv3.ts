@@ -86,6 +86,8 @@ export type SmmuOutcome =
       oas: number;
       /** TTB0 / S2TTB as the structure holds it. */
       root: number;
+      /** Stage 2: the starting level VTCR.S2SL0 names (the hardware's, which the ias alone may not imply). */
+      startLevel?: number;
     }
   /** STE.Config bypass, or stage 1 bypassed by S1DSS: the IOVA is the physical address. */
   | { kind: 'bypass'; reason: string }
@@ -327,7 +329,7 @@ export function resolveSmmuV3Stream(mem: MemReader, input: SmmuStreamInput): Smm
     return {
       steps,
       notes: [...notes, `VTCR.S2SL0 ${sl0}: the walk starts at level ${start}`],
-      outcome: { kind: 'translate', stage: 2, format: 'arm-64-lpae-s2', granule, ias, oas, root: addrField(s3, 51, 4) },
+      outcome: { kind: 'translate', stage: 2, format: 'arm-64-lpae-s2', granule, ias, oas, root: addrField(s3, 51, 4), startLevel: start },
     };
   }
 
@@ -410,7 +412,7 @@ export function resolveSmmuV3Stream(mem: MemReader, input: SmmuStreamInput): Smm
     return { steps, notes, outcome: { kind: 'translate', stage: 1, format: 'arm-32-lpae-s1', granule, ias, oas: Math.min(oasRaw, 40), root: ttb0 } };
   }
   if (ias > 48 && granule !== 65536) notes.push(`T0SZ ${t0sz} gives ${ias} input bits; a ${granule / 1024}K granule walks at most 48`);
-  if (ias < 16) return stop(`CD T0SZ ${t0sz} gives ias ${ias}: too small to walk`, 'C_BAD_CD');
+  if (ias <= Math.log2(granule)) return stop(`CD T0SZ ${t0sz} gives ias ${ias}: nothing left to translate above the ${granule / 1024}K page offset`, 'C_BAD_CD');
   return { steps, notes, outcome: { kind: 'translate', stage: 1, format: 'arm-64-lpae-s1', granule, ias, oas: oasRaw, root: ttb0 } };
 }
 

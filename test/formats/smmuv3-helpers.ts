@@ -54,6 +54,10 @@ export function buildSmmuMemory(): PhysMem {
   write64(mem, 0x8000_0000 + 8 * 64, STE_V | CFG(6), 0);
   write64(mem, 0x8000_0000 + 8 * 64 + 16, 1, 0x21558 | (1 << 19) | (1 << 22) | (1 << 26));
   write64(mem, 0x8000_0000 + 8 * 64 + 24, 0x8000_2000, 0);
+  // SID 9: the same but S2SL0 0 (start at level 2), which ias 40 with 4K does not imply (it needs level 1).
+  write64(mem, 0x8000_0000 + 9 * 64, STE_V | CFG(6), 0);
+  write64(mem, 0x8000_0000 + 9 * 64 + 16, 1, 0x21518 | (1 << 19) | (1 << 22) | (1 << 26));
+  write64(mem, 0x8000_0000 + 9 * 64 + 24, 0x8000_2000, 0);
   // CD at 0x80001000: T0SZ 16 (ias 48), TG0 0 (4K), IPS 5 (48 bits), ASID 1; TTB0 0x800000000.
   const [c0lo, c0hi] = cdWord0(16, 0, 5, 1);
   write64(mem, 0x8000_1000, c0lo, c0hi);

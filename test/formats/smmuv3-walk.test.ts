@@ -69,6 +69,14 @@ describe('walk from the SMMUv3 registers', () => {
     expect(cd.out).toMatch(/CD 0 at 0x80001040 is not valid/);
   });
 
+  it('stage 2: S2SL0 that disagrees with ias is said out loud', async () => {
+    const ok = await cli(['walk', core, ...linear, '--sid', '8']);
+    expect(ok.out).toContain('SMMUv3 → stage 2 table at 0x80002000: arm-64-lpae-s2, granule 4K, ias 40, oas 40');
+    expect(ok.out).not.toMatch(/would not agree/);
+    const bad = await cli(['walk', core, ...linear, '--sid', '9']);
+    expect(bad.out).toMatch(/S2SL0 names start level 2 but ias 40 with a 4K granule starts at level 1/);
+  });
+
   it('bad option combinations: one line, exit 2', async () => {
     const cases: [string[], RegExp][] = [
       [['walk', core, '--smmu-strtab', LINEAR_BASE, '--sid', '3'], /needs --strtab-cfg/],

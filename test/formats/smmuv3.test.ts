@@ -57,7 +57,7 @@ describe('resolveSmmuV3Stream', () => {
 
   it('stage-2 STE: VTCR gives 4K, ias 40, oas 40, start level 1; S2TTB the root', () => {
     const r = resolveSmmuV3Stream(mem, { ...linear, sid: 8 });
-    expect(r.outcome).toEqual({ kind: 'translate', stage: 2, format: 'arm-64-lpae-s2', granule: 4096, ias: 40, oas: 40, root: 0x8000_2000 });
+    expect(r.outcome).toEqual({ kind: 'translate', stage: 2, format: 'arm-64-lpae-s2', granule: 4096, ias: 40, oas: 40, root: 0x8000_2000, startLevel: 1 });
     expect(r.notes.join()).toMatch(/starts at level 1/);
   });
 
