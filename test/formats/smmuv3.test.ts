@@ -12,8 +12,10 @@
  * The stage-1 tables are hand-made arm-64-lpae-s1 descriptors (table = addr | 0b11; page/block with
  * AF bit 10, SH 9:8, AP[1] bit 6, AttrIndx 4:2, nG bit 11, as arm_lpae_prot_to_pte writes them).
  */
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { LINEAR_BASE, LINEAR_CFG, TWOLVL_BASE, TWOLVL_CFG, buildSmmuMemory } from './smmuv3-helpers.js';
+import { PhysMem } from '../../src/mem/phys-mem.js';
+import { CFG, LINEAR_BASE, LINEAR_CFG, STE_V, TWOLVL_BASE, TWOLVL_CFG, buildSmmuMemory, write64 } from './smmuv3-helpers.js';
 import { parseReg64, resolveSmmuV3Stream, field64 } from '../../src/formats/smmuv3.js';
 
 
@@ -86,5 +88,32 @@ describe('resolveSmmuV3Stream', () => {
     expect(resolveSmmuV3Stream(mem, { ...twolvl, sid: 0x400 }).outcome).toMatchObject({ kind: 'stop', event: 'C_BAD_STE' });
     const far = { strtabBase: parseReg64('0x4000000090000000', 'b'), strtabCfg: LINEAR_CFG };
     expect(resolveSmmuV3Stream(mem, { ...far, sid: 1 }).outcome).toMatchObject({ kind: 'stop', event: 'F_STE_FETCH' });
+  });
+});
+
+describe('property: the STE the walk reads is where the architecture puts it', () => {
+  it('linear: base + SID × 64; 2-level: L1[SID >> SPLIT] → L2 + (SID mod 2^SPLIT) × 64', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 0xffff }), fc.constantFrom(6, 8, 10), fc.boolean(), (sid, split, twoLevel) => {
+        const mem = new PhysMem([{ base: 0x4000_0000, size: 0x400_0000 }]);
+        const base = 0x4000_0000;
+        const l2 = 0x4200_0000;
+        let steAddr: number;
+        let cfg: number;
+        if (twoLevel) {
+          cfg = (1 << 16) | (split << 6) | 16;
+          write64(mem, base + Math.floor(sid / 2 ** split) * 8, l2 | (split + 1), 0);
+          steAddr = l2 + (sid % 2 ** split) * 64;
+        } else {
+          cfg = 16;
+          steAddr = base + sid * 64;
+        }
+        write64(mem, steAddr, STE_V | CFG(4), 0); // a bypass STE marks the spot
+        const r = resolveSmmuV3Stream(mem, { strtabBase: { lo: base, hi: 0x4000_0000 }, strtabCfg: cfg, sid });
+        expect(r.outcome.kind).toBe('bypass');
+        expect(r.steps.at(-1)?.addr).toBe(steAddr);
+      }),
+      { numRuns: 200 },
+    );
   });
 });
