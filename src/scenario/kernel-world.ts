@@ -247,7 +247,7 @@ export function registerKernelSteps(): void {
       w.fail('dma', 'map-failed', `dma_map_single(${s.dev}, ${hex(phys)}, ${size}) returned DMA_MAPPING_ERROR`);
       return;
     }
-    k.tracer.emit('dma', 'dma_map_single', { dev: s.dev, phys, size, dir, dma, bounced: !d.dmaIommu && dma !== phys, viaIommu: d.dmaIommu });
+    k.tracer.emit('dma', 'dma_map_single', { dev: s.dev, phys, size, dir, dma, bounced: !d.dmaIommu && !!k.swiotlb?.contains(dma), viaIommu: d.dmaIommu });
     w.define(s.as, { kind: 'mapping', primary: 'dma', fields: { dma, phys, size }, ref: { dev: d, dir } }, ctx.path('as'));
   });
 
@@ -256,6 +256,9 @@ export function registerKernelSteps(): void {
     const r = v.ref as { dev: LinuxDevice; dir: DmaDirection };
     K(w).dmaUnmapSingle(r.dev, v.fields.dma, v.fields.size, r.dir);
     w.undefine(s.handle);
+    // The name still gives the (now stale) DMA address, so a scenario can show a device using it after
+    // the unmap; it is no longer a mapping (a second dma_unmap of it is refused).
+    w.define(s.handle, { kind: 'unmapped', primary: 'dma', fields: { dma: v.fields.dma, size: v.fields.size } }, ctx.path('handle'));
   });
 
   reg('dma_sync', (w, s, ctx) => {
@@ -401,6 +404,15 @@ export function registerKernelSteps(): void {
       return;
     }
     for (const iova of iovas) w.say(...explainWalk(s.device, live.format, live.rootText, fmt.walk(k.mem, params, iova)));
+  });
+
+  reg('iommu_group_type', (w, s, ctx) => {
+    const k = K(w);
+    const d = dev(w, s.master, ctx, 'master');
+    if (!d.iommuGroup) throw ctx.error('master', `${s.master} is in no IOMMU group`);
+    const ret = k.groupStoreType(d, s.type);
+    // A refused write is the shell's "write error", not a failure of the modelled system.
+    w.say(`echo ${s.type} > /sys/kernel/iommu_groups/${d.iommuGroup.id}/type: ${ret ? `write error ${ret}` : 'ok'}`);
   });
 
   reg('sleep', (w, s) => {

@@ -47,19 +47,24 @@ export class KernelTableHost implements TableHost {
 
   allocTable(size: number, _align: number): number | null {
     const k = this.k;
-    const pa = k.iommuAllocPage(k.gfp('GFP_KERNEL'), `io-pgtable table (${size} bytes, order ${order(size)})`);
+    // __arm_lpae_alloc_pages / __dart_alloc_pages: get_order(size) pages, zeroed (a 32-byte PGD still
+    // takes a page; a concatenated stage-2 PGD or a 16K DART table takes several).
+    const ord = order(size);
+    const why = `io-pgtable table (${size} bytes, order ${ord})`;
+    const pa = k.iommuAllocPages ? k.iommuAllocPages(k.gfp('GFP_KERNEL'), ord, why) : ord === 0 ? k.iommuAllocPage(k.gfp('GFP_KERNEL'), why) : null;
     if (pa === null) return null;
+    const free = () => (k.iommuFreePages ? k.iommuFreePages(pa, ord) : k.iommuFreePage(pa));
     if (this.coherent) return pa;
     const dma = k.dmaMapSingle(this.opts.iommuDev, pa, size, 'to-device');
     if (dma === DMA_MAPPING_ERROR) {
-      k.iommuFreePage(pa);
+      free();
       return null;
     }
     if (this.opts.checkDmaIsPhys && dma !== pa) {
       k.tracer.emit('io-pgtable', 'dma_not_phys', { phys: pa, dma, size, where: this.opts.checkWhere });
       k.tracer.devPrintk('err', this.opts.iommuDev.driverName, this.opts.iommuDev.name, 'Cannot accommodate DMA translation for IOMMU page tables');
       k.dmaUnmapSingle(this.opts.iommuDev, dma, size, 'to-device');
-      k.iommuFreePage(pa);
+      free();
       return null;
     }
     k.tracer.emit('io-pgtable', 'table_alloc', { phys: pa, dma, size });
@@ -68,7 +73,9 @@ export class KernelTableHost implements TableHost {
 
   freeTable(pa: number, size: number): void {
     if (!this.coherent) this.k.dmaUnmapSingle(this.opts.iommuDev, pa, size, 'to-device');
-    this.k.iommuFreePage(pa);
+    const ord = order(size);
+    if (this.k.iommuFreePages) this.k.iommuFreePages(pa, ord);
+    else this.k.iommuFreePage(pa);
   }
 
   syncTable(pa: number, size: number): void {
