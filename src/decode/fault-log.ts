@@ -362,7 +362,10 @@ export function parseFaultLog(text: string): FaultLogResult {
           page_addr: hex(f.pageAddr),
           flags: hex(f.flags),
         },
-        explainRockchipWalk(f, prior),
+        [
+          ...explainRockchipWalk(f, prior),
+          `to walk it in a dump: iommu-lab walk DUMP --format ${f.mmuDteAddr >= GiB4 || ((f.dte >>> 4) & 0xff) !== 0 ? 'rockchip-v2' : 'rockchip-v1|rockchip-v2 (the IOMMU node\'s compatible says which)'} --root ${hex(f.mmuDteAddr)}${prior.iova !== undefined ? ` --iova ${hex(prior.iova)} --explain` : ''}`,
+        ],
       );
     } else if ((m = RK_BUS.exec(b))) {
       const a = num(m[1]);

@@ -43,6 +43,7 @@ describe('Rockchip page-fault dump', () => {
     expect(text).toMatch(/consistent only with the v2 layout/);
     expect(text).toMatch(/bits 8:4 = 0x10 are NOT flags on a v2 IOMMU/);
     expect(text).toMatch(/page@0x187654abc = page 0x187654000 \+ page_offset 0xabc/);
+    expect(text).toMatch(/iommu-lab walk DUMP --format rockchip-v2 --root 0x1f7ff0000$/m);
   });
 
   it('a zero PTE under a valid DTE is called empty or erased; an invalid DTE stops the dump', () => {
