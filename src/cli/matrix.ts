@@ -25,7 +25,7 @@ export function registerMatrix(program: Command, setExit: SetExit): void {
       'after',
       `
 Examples:
-  iommu-lab matrix scenarios/000-rk3568-npu/dt-above-4g.yaml --vary board.ram=2G,4G,8G
+  iommu-lab matrix scenarios/000-rk3568-npu/npu-8g-dt-above-4g.yaml --vary board.ram=2G,4G,8G
   iommu-lab matrix my.yaml --vary kernel=v6.12,v6.12+rk3568-iommu-v1 --vary seed=0,1,2,3 --json
 
 The first --vary changes slowest. A value containing a comma can be given with its own --vary of the same

@@ -52,7 +52,7 @@ export function registerRun(program: Command, setExit: SetExit): void {
       'after',
       `
 Examples:
-  iommu-lab run scenarios/000-rk3568-npu/dt-above-4g.yaml --explain
+  iommu-lab run scenarios/000-rk3568-npu/npu-8g-dt-above-4g.yaml --explain
   iommu-lab run my.yaml --set board.ram=8G --set kernel=v6.12+rk3568-iommu-v1 --set seed=7
   iommu-lab run my.yaml --set steps.3.size=8K --json
 
