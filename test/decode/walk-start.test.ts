@@ -78,6 +78,19 @@ describe('walk --format auto', () => {
     expect(dart2.fits).toBe(false);
   });
 
+  it('a DART t8110 TTBR ((PA >> 14) << 2 | valid) is chosen with its encoding', async () => {
+    const mem = new PhysMem([{ base: 0x4000_0000, size: 0x10_0000 }]);
+    for (let a = 0x4000_0000; a < 0x4000_8000; a += 0x1000) mem.write32(a, 0);
+    mem.write32(0x4000_0000, 0x4000_4001);
+    mem.write32(0x4000_4000 + 8, 0x0008_0003);
+    mem.write32(0x4000_4000 + 12, 0xfff00);
+    const r = await cli(['walk', core(mem), '--format', 'auto', '--root-reg', '0x40001', '--iova', '0x4abc', '--json']);
+    expect(r.err).toBe('');
+    const j = JSON.parse(r.out);
+    expect(j).toMatchObject({ format: 'apple-dart', root: '0x40000000', auto: { chosen: 'apple-dart', encoding: 't8110' } });
+    expect(j.translations[0].phys).toBe('0x80abc');
+  });
+
   it('an LPAE table with --granule/--ias: stage 1 and stage 2 both read it cleanly, so both are listed', async () => {
     const c = core(buildSmmuMemory());
     const r = await cli(['walk', c, '--format', 'auto', '--root', '0x800000000', '--granule', '4K', '--ias', '48']);
