@@ -205,6 +205,34 @@ describe('rk_iommu_enable / rk_iommu_disable register sequences', () => {
   });
 });
 
+describe('a stall request that times out', () => {
+  it('rk_iommu_enable returns -ETIMEDOUT after the poll and skips disable_stall (vanilla 6.12: no stale-fault ack)', () => {
+    const s = boot({ config: { rockchipStallAcksStaleFault: false } });
+    // The fault IRQ goes nowhere, so the fault stays pending (PAGE_FAULT_ACTIVE) with paging on.
+    s.k.irqOverride.set('fde4b000.iommu', 999);
+    s.k.probeAll();
+    s.k.deviceTransfer('fde40000.npu', 'read', 0x10000000, 64);
+    const iommu = s.rk('fde4b000.iommu');
+    s.mmio.length = 0;
+    const before = s.tracer.log.length;
+    const t0 = s.k.clock.ns;
+    expect(s.k.rockchip.enable(iommu)).toBe(-110);
+    // one command, no DISABLE_STALL (goto out_disable_clocks)
+    expect(writes(s.mmio)).toEqual([w(NPU_MMU, COMMAND, 2)]);
+    // readx_poll_timeout(100 us, 1000 us): polled until more than 1 ms passed, then one last read
+    expect((s.k.clock.ns - t0) / 1000).toBeGreaterThan(1000);
+    const last = s.mmio.filter((a) => a.op === 'R' && a.addr === NPU_MMU + STATUS).at(-1)!;
+    expect(last.value & 0x7).toBe(0x3); // paging enabled, page fault active, not stalled
+    expect(logText(s.tracer).slice(before)).toEqual([`rk_iommu fde4b000.iommu: Enable stall request timed out, status: ${alt(last.value, 8)}`]);
+    // After the command: reads at 0, ~100 us, ... until elapsed > 1000 us (the 11th read, each sleep is
+    // 100 us plus 100 ns per model access), one more read, then the message's read; nothing after it
+    // (disable_stall would read STATUS once more).
+    const afterCmd = s.mmio.slice(s.mmio.findIndex((a) => a.op === 'W') + 1);
+    expect(afterCmd.every((a) => a.op === 'R' && a.addr === NPU_MMU + STATUS)).toBe(true);
+    expect(afterCmd.length).toBe(11 + 1 + 1);
+  });
+});
+
 describe('DTE_ADDR: the DT address through the row entry encoder', () => {
   it('v2 entries with the DT above 4 GiB pack bits 35:32 into 11:8 (6.12 rk3568 row)', () => {
     const s = boot();
