@@ -23,6 +23,7 @@ import { kPad } from '../trace/printf.js';
 import { Device, dmaSetMaskAndCoherent } from './device.js';
 import { DirectDma } from './dma/direct.js';
 import { DmaIovaCookie } from './dma/dma-iommu-iova.js';
+import { FlushQueue } from './dma/flush-queue.js';
 import { IovaBug } from './dma/iova.js';
 import { hashedPointer, IrqDesc, SPURIOUS_WINDOW, type IrqAction } from './irq-desc.js';
 import { KLog } from './dma/kmsg.js';
@@ -31,7 +32,7 @@ import { dmaBitMask, DMA_MAPPING_ERROR } from './dma/u64.js';
 import { AppleDartDriver } from './drivers/apple-dart.js';
 import { IpmmuDriver } from './drivers/ipmmu-vmsa.js';
 import { RockchipIommuDriver } from './drivers/rockchip-iommu.js';
-import { IommuCore, iommuCmdlineFrom, isPaging, newGather, type IommuClientDevice, type IommuDevice, type IommuDomain } from './iommu/core.js';
+import { deviceIommuCapable, IommuCore, iommuCmdlineFrom, isPaging, newGather, type IommuClientDevice, type IommuDevice, type IommuDomain } from './iommu/core.js';
 import { KernelCrash, type DmaDirection, type IrqReturn, type KDevice, type KernelApi } from './kapi.js';
 import * as GFP from './mm/gfp.js';
 import { arm64BootMemblock } from './mm/memblock.js';
@@ -127,6 +128,8 @@ export class Kernel implements KernelApi {
   readonly powerDomains = new Map<string, boolean>();
   /** IRQ numbers a driver requests, when a scenario injects a wrong one (device -> irq). */
   readonly irqOverride = new Map<string, number>();
+  /** dma-iommu flush queues of the DMA-FQ domains (cookie->fq_domain set). */
+  readonly flushQueues = new Map<IommuDomain, FlushQueue>();
   /** The generic IRQ layer's descriptors (one per requested line, with its actions). */
   readonly irqDescs = new Map<number, IrqDesc>();
   probed = false;
@@ -369,8 +372,69 @@ export class Kernel implements KernelApi {
         if (e instanceof IovaBug) this.bug('drivers/iommu/iova.c', 46, 'init_iova_domain', ['init_iova_domain', 'iommu_dma_init_domain']);
         throw e;
       }
+      // iommu_dma_init_domain (dma-iommu.c:721-724): a DMA-FQ domain keeps its flush queue only if the
+      // IOMMU advertises IOMMU_CAP_DEFERRED_FLUSH; otherwise it silently becomes a strict DMA domain —
+      // although "DMA domain TLB invalidation policy: lazy mode" was printed at boot.
+      if (dom.type === 'dma-fq') {
+        const capable = deviceIommuCapable(dev, 'deferred-flush');
+        if (capable) this.initFlushQueue(dom);
+        else dom.type = 'dma';
+        this.tracer.emit('iommu', capable ? 'dma_fq_init' : 'dma_fq_fallback', {
+          dev: dev.name,
+          iommu: dev.iommuFwspec?.iommu.name,
+          type: dom.type,
+          reason: capable ? 'IOMMU_CAP_DEFERRED_FLUSH' : `${dev.iommuFwspec?.iommu.ops.name ?? 'the driver'} does not advertise IOMMU_CAP_DEFERRED_FLUSH: strict invalidation`,
+        });
+      }
     }
     dev.dmaIommu = true;
+  }
+
+  /** iommu_dma_init_fq (dma-iommu.c:366-394): per-CPU rings and the timer; the domain's unmaps queue from now on. */
+  private initFlushQueue(dom: IommuDomain): void {
+    if (this.flushQueues.has(dom)) return;
+    const cookie = dom.dmaCookie as DmaIovaCookie;
+    const granule = cookie.iovad.granule;
+    const fq = new FlushQueue(
+      {
+        flushIotlbAll: () => {
+          // fq_flush_iotlb calls ops->flush_iotlb_all unconditionally (dma-iommu.c:181-186): a driver
+          // without one (rockchip-iommu) jumps to address 0 from the timer.
+          if (!dom.ops.flushIotlbAll)
+            this.oops(0, '0x0', ['0x0', 'fq_flush_timeout+0x0/0x0', 'call_timer_fn+0x0/0x0', '__run_timers+0x0/0x0', 'run_timer_softirq+0x0/0x0', 'handle_softirqs+0x0/0x0']);
+          dom.ops.flushIotlbAll(dom);
+        },
+        freeIova: (pfn, pages) => void cookie.freeIova(pfn * granule, pages * granule),
+        trace: (type, data) => this.tracer.emit('dma', type, data),
+      },
+      this.opts.cpus ?? 4,
+    );
+    this.flushQueues.set(dom, fq);
+  }
+
+  /**
+   * Writing the group's sysfs `type` (iommu_group_store_type, iommu.c:3047-3100). Only DMA -> DMA-FQ
+   * works with a driver bound: it brings up the flush queue on the live domain WITHOUT asking the IOMMU
+   * for IOMMU_CAP_DEFERRED_FLUSH (iommu.c:3072-3079). Every other change needs the group's drivers
+   * unbound, and the masters here are bound: -EPERM.
+   */
+  groupStoreType(dev: LinuxDevice, req: 'identity' | 'DMA' | 'DMA-FQ' | 'auto'): number {
+    const group = dev.iommuGroup;
+    if (!group?.defaultDomain) return -22;
+    const dom = group.defaultDomain;
+    let ret = -1;
+    if (req === 'DMA-FQ' && dom.type === 'dma' && dom.dmaCookie) {
+      this.initFlushQueue(dom);
+      dom.type = 'dma-fq';
+      ret = 0;
+    }
+    this.tracer.emit('iommu', 'group_store_type', { dev: dev.name, group: group.id, req, type: dom.type, ret });
+    return ret;
+  }
+
+  /** Kernel timers whose time has come (the flush queues' fq_timer). */
+  runTimers(): void {
+    for (const fq of this.flushQueues.values()) fq.expire(this.clock.ns);
   }
 
   // ---- KernelApi ---------------------------------------------------------------------------------
@@ -642,11 +706,17 @@ export class Kernel implements KernelApi {
     const len = Math.ceil((size + off) / granule) * granule;
     const phys = this.core.iovaToPhys(dom, iova);
     if (!phys) this.warn('drivers/iommu/dma-iommu.c', 1234, 'iommu_dma_unmap_page');
+    // __iommu_dma_unmap (dma-iommu.c:825-846): with a flush queue the gather is "queued": the PTEs go,
+    // the IOTLB is not synced, and the IOVA waits in the queue for the next full flush.
+    const fq = this.flushQueues.get(dom);
     const gather = newGather();
+    gather.queued = !!fq;
     const n = this.core.unmapFast(dom, iova, len, gather);
     if (n !== len) this.warn('drivers/iommu/dma-iommu.c', 838, '__iommu_dma_unmap');
-    dom.ops.iotlbSync?.(dom, gather);
-    cookie.freeIova(iova, len);
+    if (!gather.queued) dom.ops.iotlbSync?.(dom, gather);
+    if (fq) fq.queue(Math.floor(iova / granule), len / granule, 0, this.clock.ns);
+    else cookie.freeIova(iova, len);
+    this.tracer.emit('dma', 'iommu_dma_unmap', { dev: dev.name, iova, size: len, lazy: !!fq });
     const list = this.iommuMappings.get(dev.name) ?? [];
     const i = list.findIndex((m) => m.iova === iova);
     if (i >= 0) list.splice(i, 1);
@@ -676,6 +746,7 @@ export class Kernel implements KernelApi {
   deviceTransfer(master: string, access: 'read' | 'write', addr: number, len: number): TransferResult {
     const m = this.masters.get(master);
     if (!m) throw new Error(`no bus master ${master}`);
+    this.runTimers();
     const res = access === 'read' ? m.read(addr, len) : m.write(addr, len);
     this.tracer.emit('master', 'transfer', { master, access, addr, len, status: res.status, done: res.done, stoppedAt: res.stoppedAt, pages: res.pages.slice(0, 8), detail: res.detail });
     this.deliverIrqs();
@@ -684,6 +755,7 @@ export class Kernel implements KernelApi {
 
   /** Let the CPU take pending interrupts (after each step and each device transfer). */
   deliverIrqs(): void {
+    this.runTimers();
     const r = this.irq.deliver();
     // Past the controller's safety net: a handler keeps claiming a line that never drops. The kernel
     // would spin in the handler for ever (a hard lockup); the run records it and masks the line.

@@ -289,6 +289,10 @@ export const STEP_SCHEMAS = [
     explain: z.boolean().optional(),
   }),
   step('sleep', 'let simulated time pass (interrupts are delivered meanwhile)', { time: Duration }),
+  step('iommu_group_type', "write the sysfs iommu_group/type of a master's group (only DMA -> DMA-FQ works with its driver bound)", {
+    master: DeviceRef,
+    type: z.enum(['identity', 'DMA', 'DMA-FQ', 'auto']),
+  }),
 ] as const;
 
 export const Step = z.discriminatedUnion('op', STEP_SCHEMAS);

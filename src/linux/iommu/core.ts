@@ -169,6 +169,22 @@ export interface IommuOps {
   deviceGroup?(dev: IommuClientDevice, core: IommuCore): IommuGroup;
   defDomainType?(dev: IommuClientDevice): DomainType | 0;
   ofXlate(dev: IommuClientDevice, iommu: IommuDevice, ids: number[]): number;
+  /**
+   * ops->capable (include/linux/iommu.h:247-256). Absent means false for every capability
+   * (device_iommu_capable, iommu.c:1879-1891). In 6.12 none of rockchip-iommu, ipmmu-vmsa and apple-dart
+   * has a `capable` op, so none advertises IOMMU_CAP_DEFERRED_FLUSH (only arm-smmu(-v3), AMD, Intel,
+   * virtio-iommu and s390 do).
+   */
+  capable?(dev: IommuClientDevice, cap: IommuCap): boolean;
+}
+
+/** The enum iommu_cap values the model consults. */
+export type IommuCap = 'cache-coherency' | 'noexec' | 'pre-boot-protection' | 'enforce-cache-coherency' | 'deferred-flush' | 'dirty-tracking';
+
+/** device_iommu_capable (iommu.c:1879-1891). */
+export function deviceIommuCapable(dev: IommuClientDevice, cap: IommuCap): boolean {
+  const ops = dev.iommuFwspec?.iommu.ops;
+  return !!ops?.capable && ops.capable(dev, cap);
 }
 
 export interface IommuCmdline {
