@@ -36,27 +36,41 @@ export interface HwChoiceOptions {
 
 const IPMMU_GEN3_SOCS = ['r8a774a1', 'r8a774b1', 'r8a774c0', 'r8a774e1', 'r8a7795', 'r8a7796', 'r8a77961', 'r8a77965', 'r8a77970', 'r8a77980', 'r8a77990', 'r8a77995'];
 
+/**
+ * compatible -> hardware family and variant, per IP version the board data may state. `default` is the
+ * variant when the board says nothing; a compatible that exists only for one IP version names it itself
+ * (rockchip,rk3568-iommu-v1 was proposed for the v1.0 blocks).
+ */
+interface HwRow {
+  family: IommuFamily;
+  /** Variant by IP version ('default' when unknown); '{beyond}' is replaced by the beyond-4G behaviour. */
+  byVersion: Record<string, string>;
+  reason: string;
+}
+
+const RK_V1_0 = 'rk3568-v1.0-{beyond}';
+const HW_TABLE: Record<string, HwRow> = {
+  'rockchip,iommu': { family: 'rockchip-iommu', byVersion: { default: 'v1' }, reason: 'v1 entries (rockchip-iommu.c:1382)' },
+  'rockchip,rk3568-iommu': { family: 'rockchip-iommu', byVersion: { default: 'v2', '1.0': RK_V1_0, '2.0': 'v2' }, reason: 'v2 entries; an IP 1.0 block keeps its DT base below 4 GiB (seed 000)' },
+  'rockchip,rk3588-iommu': { family: 'rockchip-iommu', byVersion: { default: 'v2', '1.0': RK_V1_0, '2.0': 'v2' }, reason: 'v2 entries, 40-bit walker' },
+  'rockchip,rk3568-iommu-v1': { family: 'rockchip-iommu', byVersion: { default: RK_V1_0 }, reason: 'the compatible proposed for IP 1.0 blocks (seed 000)' },
+  'renesas,ipmmu-vmsa': { family: 'ipmmu-vmsa', byVersion: { default: 'rcar-gen2' }, reason: 'ipmmu_features_default' },
+  'renesas,rcar-gen4-ipmmu-vmsa': { family: 'ipmmu-vmsa', byVersion: { default: 'rcar-gen4' }, reason: 'ipmmu_features_rcar_gen4' },
+  'renesas,ipmmu-r8a779a0': { family: 'ipmmu-vmsa', byVersion: { default: 'rcar-gen4' }, reason: 'ipmmu_features_rcar_gen4' },
+  ...Object.fromEntries(IPMMU_GEN3_SOCS.map((soc) => [`renesas,ipmmu-${soc}`, { family: 'ipmmu-vmsa', byVersion: { default: 'rcar-gen3' }, reason: 'ipmmu_features_rcar_gen3' } satisfies HwRow])),
+  ...Object.fromEntries(Object.keys(DART_VARIANTS).map((c) => [c, { family: 'apple-dart', byVersion: { default: c }, reason: 'apple_dart_hw table' } satisfies HwRow])),
+};
+
 /** The hardware model for a node: first compatible we know, refined by the board's hardware version. */
 export function chooseIommuHw(compatible: readonly string[], hwVersion?: string, opts: HwChoiceOptions = {}): HwChoice | undefined {
   for (const c of compatible) {
-    if (c === 'rockchip,iommu') return { family: 'rockchip-iommu', variant: 'v1', reason: `${c}: v1 entries (rockchip-iommu.c:1382)` };
-    if (c === 'rockchip,rk3568-iommu' || c === 'rockchip,rk3588-iommu' || c === 'rockchip,rk3568-iommu-v1') {
-      if (hwVersion === '1.0' || c === 'rockchip,rk3568-iommu-v1') {
-        const beyond = opts.rockchipBeyondDteBase ?? 'truncate';
-        return {
-          family: 'rockchip-iommu',
-          variant: `rk3568-v1.0-${beyond}`,
-          reason: `${c} with IP version 1.0: v2 entries, DT base below 4 GiB (seed 000); beyond it: ${beyond}`,
-        };
-      }
-      return { family: 'rockchip-iommu', variant: 'v2', reason: `${c}: v2 entries, 40-bit walker` };
-    }
-    if (c === 'renesas,ipmmu-vmsa') return { family: 'ipmmu-vmsa', variant: 'rcar-gen2', reason: `${c}: ipmmu_features_default` };
-    if (c === 'renesas,rcar-gen4-ipmmu-vmsa' || c === 'renesas,ipmmu-r8a779a0')
-      return { family: 'ipmmu-vmsa', variant: 'rcar-gen4', reason: `${c}: ipmmu_features_rcar_gen4` };
-    if (IPMMU_GEN3_SOCS.some((s) => c === `renesas,ipmmu-${s}`))
-      return { family: 'ipmmu-vmsa', variant: 'rcar-gen3', reason: `${c}: ipmmu_features_rcar_gen3` };
-    if (DART_VARIANTS[c]) return { family: 'apple-dart', variant: c, reason: `${c}: apple_dart_hw table` };
+    const row = HW_TABLE[c];
+    if (!row) continue;
+    const beyond = opts.rockchipBeyondDteBase ?? 'truncate';
+    const variant = (row.byVersion[hwVersion ?? 'default'] ?? row.byVersion.default).replace('{beyond}', beyond);
+    const version = hwVersion ? ` (IP version ${hwVersion})` : '';
+    const beyondText = variant.includes('v1.0') ? `; beyond 4 GiB: ${beyond}` : '';
+    return { family: row.family, variant, reason: `${c}${version}: ${row.reason}${beyondText}` };
   }
   return undefined;
 }
