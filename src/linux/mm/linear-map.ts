@@ -26,13 +26,27 @@ export interface LinearMapOptions {
   vaBits?: number;
   /** VA_BITS_MIN (memory.h:56-63): 48 for 52-bit VA with 4K pages, 47 with 16K, else VA_BITS. */
   vaBitsMin?: number;
-  /** ARM64_MEMSTART_ALIGN: 1 GiB with 4K pages (PUD_SHIFT 30), 32 MiB with 16K, 512 MiB with 64K. */
+  /**
+   * ARM64_MEMSTART_ALIGN (arch/arm64/mm/init.c:76-94): 1 GiB with 4K pages (PUD_SHIFT 30), also 1 GiB
+   * with 16K (CONT_PMD_SHIFT = 5 + PMD_SHIFT 25), 512 MiB with 64K. Default: memstartAlignFor(pageSize).
+   */
   memstartAlign?: number;
+  /** The kernel's PAGE_SIZE (default 4096): virt_addr_valid looks at the page holding the address. */
+  pageSize?: number;
   /** KASLR's downward shift of memstart_addr, in multiples of memstartAlign (default 0: nokaslr). */
   kaslrSlots?: number;
 }
 
 const TWO32 = 0x1_0000_0000;
+
+/**
+ * ARM64_MEMSTART_ALIGN for a page size: 1 << max(ARM64_MEMSTART_SHIFT, SECTION_SIZE_BITS 27)
+ * (arch/arm64/mm/init.c:76-94): PUD_SHIFT 30 at 4K, CONT_PMD_SHIFT 30 at 16K, PMD_SHIFT 29 at 64K.
+ */
+export function memstartAlignFor(pageSize = 4096): number {
+  if (pageSize === 65536) return 2 ** 29;
+  return 2 ** 30;
+}
 
 export class LinearMap {
   readonly vaBits: number;
@@ -41,6 +55,7 @@ export class LinearMap {
   readonly physOffset: number;
   /** Size of the linear region: PAGE_END - PAGE_OFFSET. */
   readonly linearSize: number;
+  readonly pageSize: number;
   private readonly banks: RamBank[];
   /** High 32 bits of PAGE_OFFSET. */
   private readonly pageOffsetHi: number;
@@ -50,7 +65,8 @@ export class LinearMap {
     if (!Number.isInteger(this.vaBits) || this.vaBits < 36 || this.vaBits > 52)
       throw new RangeError(`vaBits ${this.vaBits}: arm64 supports 36..52`);
     this.vaBitsMin = opts.vaBitsMin ?? Math.min(this.vaBits, 48);
-    const align = opts.memstartAlign ?? 0x4000_0000;
+    this.pageSize = opts.pageSize ?? 4096;
+    const align = opts.memstartAlign ?? memstartAlignFor(this.pageSize);
     this.banks = [...opts.banks].sort((a, b) => a.base - b.base);
     if (this.banks.length === 0) throw new RangeError('LinearMap: no RAM');
     const start = this.banks[0].base;
@@ -86,7 +102,7 @@ export class LinearMap {
   virtAddrValid(va: KernelVirt): boolean {
     const pa = this.virtToPhys(va);
     if (pa === undefined) return false;
-    const page = pa - (pa % 4096);
+    const page = pa - (pa % this.pageSize);
     return this.banks.some((b) => page >= b.base && page < b.base + b.size);
   }
 

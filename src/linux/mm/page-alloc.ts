@@ -86,6 +86,29 @@ export const PAGE_ALLOC_COSTLY_ORDER = 3;
 export const PAGE_SHIFT = 12;
 const NONE = -1;
 
+/** The CPU page sizes an arm64 kernel model may be built with (CONFIG_ARM64_4K_PAGES / _16K_PAGES). */
+export type PageSize = 4096 | 16384;
+export const SUPPORTED_PAGE_SIZES: readonly PageSize[] = [4096, 16384];
+
+/** The page size as a checked PageSize; a bug in the caller (not user input) otherwise. */
+export function checkPageSize(pageSize: number): PageSize {
+  if (pageSize !== 4096 && pageSize !== 16384) throw new RangeError(`page size ${pageSize}: the mm model supports 4096 and 16384`);
+  return pageSize;
+}
+
+/** PAGE_SHIFT of a page size: 12 for 4K, 14 for 16K. */
+export function pageShiftOf(pageSize: number): number {
+  return Math.log2(checkPageSize(pageSize));
+}
+
+/**
+ * MAX_PAGE_ORDER = CONFIG_ARCH_FORCE_MAX_ORDER (include/linux/mmzone.h:30-32): 10 with 4K pages
+ * (4 MiB blocks), 11 with 16K pages (32 MiB blocks) (arch/arm64/Kconfig:1707-1711).
+ */
+export function maxPageOrder(pageSize: number): number {
+  return checkPageSize(pageSize) === 16384 ? 11 : 10;
+}
+
 export interface ReservedRange {
   base: number;
   size: number;
@@ -101,7 +124,11 @@ export interface BootHistory {
   allocations: number;
   /** Probability that a step first frees a random live allocation (default 0.4). */
   freeRatio?: number;
-  /** Relative weights of orders 0, 1, 2, ... (default [70, 10, 12, 6, 1, 0.5, 0.5]: mostly single pages, stacks are order 2). */
+  /**
+   * Relative weights of orders 0, 1, 2, ... (default at 4K [70, 10, 12, 6, 1, 0.5, 0.5]: mostly single
+   * pages, 16 KiB stacks are order 2; at 16K the same request sizes in bytes regrouped into 16K-page
+   * orders, [92, 6, 1, 0.5, 0.5]: a 4, 8 or 16 KiB request is one 16K page).
+   */
   orderWeights?: number[];
   /** gfp masks and weights (default GFP_KERNEL 60, GFP_HIGHUSER_MOVABLE 30, GFP_ATOMIC 8, GFP_KERNEL|GFP_DMA32 2). */
   gfpMix?: { gfp: number; weight: number }[];
@@ -109,6 +136,20 @@ export interface BootHistory {
 
 export const DEFAULT_BOOT_HISTORY: Readonly<BootHistory> = Object.freeze({ seed: 0, allocations: 2048, freeRatio: 0.4 });
 const DEFAULT_ORDER_WEIGHTS = [70, 10, 12, 6, 1, 0.5, 0.5];
+
+/**
+ * The default weights for a page size: the 4K weights stand for request sizes 4K, 8K, ... 256K; a
+ * bigger page holds several of them, so their weights add up in the order that now covers that size.
+ */
+export function defaultOrderWeights(pageSize: number): number[] {
+  const shift = pageShiftOf(pageSize) - 12;
+  const out: number[] = [];
+  DEFAULT_ORDER_WEIGHTS.forEach((w, o4k) => {
+    const o = Math.max(0, o4k - shift);
+    out[o] = (out[o] ?? 0) + w;
+  });
+  return out;
+}
 const DEFAULT_GFP_MIX = [
   { gfp: GFP_KERNEL, weight: 60 },
   { gfp: GFP_HIGHUSER_MOVABLE, weight: 30 },
@@ -119,6 +160,11 @@ const DEFAULT_GFP_MIX = [
 export interface PageAllocatorOptions {
   /** RAM as memblock.memory has it. */
   banks: readonly RamBank[];
+  /**
+   * The kernel's PAGE_SIZE: 4096 (default) or 16384. Page frames, orders, alignment, MAX_PAGE_ORDER,
+   * watermarks, pcp batch/high and the boot history are all counted in pages of this size.
+   */
+  pageSize?: number;
   /** memblock reservations never given to the buddy allocator (kernel image, memmap, swiotlb, CMA, ...). */
   reserved?: readonly ReservedRange[];
   /** Zone layout; computed from `banks` and `dtDmaLimit` when absent. */
@@ -156,7 +202,7 @@ export interface ZoneStats {
   managedPages: number;
   /** NR_FREE_PAGES: pages on the buddy lists (pcp pages excluded, as in the kernel). */
   freePages: number;
-  /** Number of free blocks per order 0..MAX_PAGE_ORDER (/proc/buddyinfo). */
+  /** Number of free blocks per order 0..MAX_PAGE_ORDER of the page size (/proc/buddyinfo). */
   freeBlocks: number[];
   /** Pages on this CPU's pcp lists. */
   pcpPages: number;
@@ -221,10 +267,10 @@ function buddyOf(pfn: number, order: number): number {
   return Math.floor(pfn / size) % 2 === 0 ? pfn + size : pfn - size;
 }
 
-/** get_order(size): the smallest order whose block holds `size` bytes. */
-export function getOrder(size: number): number {
+/** get_order(size) for a kernel with `pageSize` pages: the smallest order whose block holds `size` bytes. */
+export function getOrder(size: number, pageSize: number = PAGE_SIZE): number {
   let order = 0;
-  while (PAGE_SIZE * pow2(order) < size) order++;
+  while (pageSize * pow2(order) < size) order++;
   return order;
 }
 
@@ -242,6 +288,11 @@ function roundDownPow2(n: number): number {
 
 export class PageAllocator {
   readonly layout: ZoneLayout;
+  /** PAGE_SIZE in bytes; every pfn, order and page count of this allocator is in pages of this size. */
+  readonly pageSize: PageSize;
+  readonly pageShift: number;
+  /** MAX_PAGE_ORDER for this page size. */
+  readonly maxOrder: number;
   readonly tracer?: Tracer;
   readonly mem?: PhysMem;
   comm: string;
@@ -267,7 +318,12 @@ export class PageAllocator {
   private slab?: SlabAllocator;
 
   constructor(opts: PageAllocatorOptions) {
-    this.layout = opts.zones ?? computeZones({ ram: opts.banks, dtDmaLimit: opts.dtDmaLimit });
+    this.pageSize = checkPageSize(opts.pageSize ?? opts.zones?.pageSize ?? PAGE_SIZE);
+    this.pageShift = pageShiftOf(this.pageSize);
+    this.maxOrder = maxPageOrder(this.pageSize);
+    if (opts.zones?.pageSize !== undefined && opts.zones.pageSize !== this.pageSize)
+      throw new RangeError(`PageAllocator: zones computed with ${opts.zones.pageSize}-byte pages, allocator uses ${this.pageSize}`);
+    this.layout = opts.zones ?? computeZones({ ram: opts.banks, dtDmaLimit: opts.dtDmaLimit, pageSize: this.pageSize });
     this.tracer = opts.tracer;
     this.mem = opts.mem;
     this.comm = opts.comm ?? 'kworker/0:1';
@@ -280,13 +336,13 @@ export class PageAllocator {
       this.zones.push({
         index: span.index,
         name: span.name,
-        startPfn: span.start / PAGE_SIZE,
-        endPfn: span.end / PAGE_SIZE,
+        startPfn: Math.floor(span.start / this.pageSize),
+        endPfn: Math.floor(span.end / this.pageSize),
         managed: 0,
         free: 0,
-        head: new Array<number>(NR_PAGE_ORDERS).fill(NONE),
-        tail: new Array<number>(NR_PAGE_ORDERS).fill(NONE),
-        count: new Array<number>(NR_PAGE_ORDERS).fill(0),
+        head: new Array<number>(this.maxOrder + 1).fill(NONE),
+        tail: new Array<number>(this.maxOrder + 1).fill(NONE),
+        count: new Array<number>(this.maxOrder + 1).fill(0),
         wmMin: 0,
         wmLow: 0,
         wmHigh: 0,
@@ -312,15 +368,15 @@ export class PageAllocator {
       [...reserved].map((r) => ({ base: r.base, end: r.base + r.size })),
     );
     for (const r of ranges) {
-      let start = Math.ceil(r.base / PAGE_SIZE);
-      const end = Math.floor(r.end / PAGE_SIZE);
+      let start = Math.ceil(r.base / this.pageSize);
+      const end = Math.floor(r.end / this.pageSize);
       while (start < end) {
         const zone = this.zoneOfPfn(start);
         if (!zone) throw new Error(`RAM pfn ${hex(start)} lies in no zone`);
         // A chunk never crosses a zone boundary (they are MAX_PAGE_ORDER aligned in practice; an odd
         // dma-ranges limit is the exception we guard against).
         const stop = Math.min(end, zone.endPfn);
-        let order = MAX_PAGE_ORDER;
+        let order = this.maxOrder;
         while (order > 0 && start % pow2(order) !== 0) order--;
         while (start + pow2(order) > stop) order--;
         zone.managed += pow2(order);
@@ -336,16 +392,21 @@ export class PageAllocator {
    */
   private setupWatermarks(): void {
     const lowmemPages = this.zones.reduce((s, z) => s + z.managed, 0);
-    const lowmemKbytes = lowmemPages * (PAGE_SIZE / 1024);
+    // nr_free_buffer_pages() << (PAGE_SHIFT - 10) and min_free_kbytes >> (PAGE_SHIFT - 10)
+    // (page_alloc.c calculate_min_free_kbytes, __setup_per_zone_wmarks): kilobytes, then pages of
+    // this size again, so a 16K kernel's watermarks are a quarter as many (bigger) pages.
+    const kbPerPage = this.pageSize / 1024;
+    const lowmemKbytes = lowmemPages * kbPerPage;
     this.minFreeKbytes = Math.min(262144, Math.max(128, intSqrt(lowmemKbytes * 16)));
-    const pagesMin = Math.floor(this.minFreeKbytes / (PAGE_SIZE / 1024));
+    const pagesMin = Math.floor(this.minFreeKbytes / kbPerPage);
     for (const z of this.zones) {
       const min = lowmemPages ? Math.floor((pagesMin * z.managed) / lowmemPages) : 0;
       const tmp = Math.max(Math.floor(min / 4), Math.floor((z.managed * 10) / 10000));
       z.wmMin = min;
       z.wmLow = min + tmp;
       z.wmHigh = z.wmLow + tmp;
-      let batch = Math.floor(Math.min(Math.floor(z.managed / 1024), (1024 * 1024) / PAGE_SIZE) / 4);
+      // zone_batchsize (page_alloc.c:5628-5660): min(managed >> 10, SZ_1M / PAGE_SIZE) / 4.
+      let batch = Math.floor(Math.min(Math.floor(z.managed / 1024), (1024 * 1024) / this.pageSize) / 4);
       if (batch < 1) batch = 1;
       batch = roundDownPow2(batch + Math.floor(batch / 2)) - 1;
       z.pcpBatch = Math.max(1, batch);
@@ -366,7 +427,7 @@ export class PageAllocator {
   private replayBootHistory(h: BootHistory): void {
     const rng = new Prng(h.seed);
     const freeRatio = h.freeRatio ?? 0.4;
-    const orderWeights = h.orderWeights ?? DEFAULT_ORDER_WEIGHTS;
+    const orderWeights = h.orderWeights ?? defaultOrderWeights(this.pageSize);
     const mix = h.gfpMix ?? DEFAULT_GFP_MIX;
     const mixWeights = mix.map((m) => m.weight);
     const held: { pa: number; order: number }[] = [];
@@ -446,7 +507,7 @@ export class PageAllocator {
   /** __free_one_page: merge upwards, then head or tail. */
   private freeOneBlock(z: Zone, pfn: number, order: number, toTailForced: boolean): void {
     z.free += pow2(order);
-    while (order < MAX_PAGE_ORDER) {
+    while (order < this.maxOrder) {
       const buddy = buddyOf(pfn, order);
       if (!this.isFreeBuddy(z, buddy, order)) break;
       this.delFromList(z, buddy, order);
@@ -454,7 +515,7 @@ export class PageAllocator {
       order++;
     }
     let toTail = toTailForced;
-    if (!toTail && order < MAX_PAGE_ORDER - 1) {
+    if (!toTail && order < this.maxOrder - 1) {
       // buddy_merge_likely: is the buddy of the order+1 block containing us free?
       const higher = pfn - (pfn % pow2(order + 1));
       toTail = this.isFreeBuddy(z, buddyOf(higher, order + 1), order + 1);
@@ -464,7 +525,7 @@ export class PageAllocator {
 
   /** __rmqueue_smallest + expand. */
   private rmqueueSmallest(z: Zone, order: number): number | null {
-    for (let cur = order; cur < NR_PAGE_ORDERS; cur++) {
+    for (let cur = order; cur <= this.maxOrder; cur++) {
       const pfn = z.head[cur];
       if (pfn === NONE) continue;
       this.delFromList(z, pfn, cur);
@@ -553,7 +614,7 @@ export class PageAllocator {
 
   private hasBlock(z: Zone, order: number): boolean {
     if (order === 0 && z.pcpLists[0].length) return true;
-    for (let o = order; o < NR_PAGE_ORDERS; o++) if (z.count[o] > 0) return true;
+    for (let o = order; o <= this.maxOrder; o++) if (z.count[o] > 0) return true;
     return false;
   }
 
@@ -592,7 +653,7 @@ export class PageAllocator {
    */
   allocPages(gfp: number, order: number): number | null {
     if (!Number.isInteger(order) || order < 0) throw new Error(`allocPages: bad order ${order}`);
-    if (order > MAX_PAGE_ORDER) {
+    if (order > this.maxOrder) {
       // WARN_ON_ONCE_GFP(order > MAX_PAGE_ORDER) in __alloc_pages: NULL, no warn_alloc line.
       this.failures.push({ gfp, order, kind: 'bad-order', warning: null });
       if (!this.quiet) this.tracer?.emit('mm', 'mm_page_alloc_fail', { order, gfp, gfpFlags: formatGfp(gfp), kind: 'bad-order' });
@@ -621,14 +682,15 @@ export class PageAllocator {
       this.reportFailure(gfp, order, highestIdx, why);
       return null;
     }
-    const pa = got.pfn * PAGE_SIZE;
+    const pa = got.pfn * this.pageSize;
     this.live.set(got.pfn, { order, zone: got.zone.index, gfp });
-    if (gfp & __GFP_ZERO && this.mem) this.mem.fill(pa, PAGE_SIZE * pow2(order), 0);
+    if (gfp & __GFP_ZERO && this.mem) this.mem.fill(pa, this.pageSize * pow2(order), 0);
     if (!this.quiet)
       this.tracer?.emit('mm', 'mm_page_alloc', {
         pfn: got.pfn,
         pa,
         order,
+        size: this.pageSize * pow2(order),
         gfp,
         gfpFlags: formatGfp(gfp),
         zone: got.zone.name,
@@ -679,9 +741,9 @@ export class PageAllocator {
    * bug: logged as the kernel's "Bad page state" and ignored; returns false.
    */
   freePages(pa: number, order: number): boolean {
-    const pfn = Math.floor(pa / PAGE_SIZE);
+    const pfn = Math.floor(pa / this.pageSize);
     const rec = this.live.get(pfn);
-    if (!rec || rec.order !== order || pa % PAGE_SIZE !== 0) {
+    if (!rec || rec.order !== order || pa % this.pageSize !== 0) {
       if (!this.quiet)
         this.tracer?.printk('alert', `BUG: Bad page state in process ${this.comm}  pfn:${pfn.toString(16).padStart(5, '0')}`);
       return false;
@@ -749,21 +811,21 @@ export class PageAllocator {
 
   // ---------------------------------------------------------------- queries
 
-  /** Whether [pa, pa + 4K << order) is a block handed out by this allocator (for callers' checks). */
+  /** Whether pa is the first byte of a block handed out by this allocator (for callers' checks). */
   isAllocated(pa: number): boolean {
-    return this.live.has(Math.floor(pa / PAGE_SIZE));
+    return this.live.has(Math.floor(pa / this.pageSize));
   }
 
   /** Allocated blocks: [pa, order] in address order (for property tests and --explain). */
   liveBlocks(): { pa: number; order: number; zone: string }[] {
     return [...this.live.entries()]
       .sort((a, b) => a[0] - b[0])
-      .map(([pfn, r]) => ({ pa: pfn * PAGE_SIZE, order: r.order, zone: ZONE_NAMES[r.zone] }));
+      .map(([pfn, r]) => ({ pa: pfn * this.pageSize, order: r.order, zone: ZONE_NAMES[r.zone] }));
   }
 
   /** Free buddy blocks: [pa, order] in address order. */
   freeBlocks(): { pa: number; order: number }[] {
-    return [...this.freeOrder.entries()].sort((a, b) => a[0] - b[0]).map(([pfn, order]) => ({ pa: pfn * PAGE_SIZE, order }));
+    return [...this.freeOrder.entries()].sort((a, b) => a[0] - b[0]).map(([pfn, order]) => ({ pa: pfn * this.pageSize, order }));
   }
 
   /** The free list of one zone and order, head first (physical addresses). */
@@ -771,7 +833,7 @@ export class PageAllocator {
     const out: number[] = [];
     let p = this.zones[zone]?.head[order] ?? NONE;
     while (p !== NONE) {
-      out.push(p * PAGE_SIZE);
+      out.push(p * this.pageSize);
       p = this.next.get(p) ?? NONE;
     }
     return out;
@@ -779,15 +841,15 @@ export class PageAllocator {
 
   /** The pcp list of one zone and order, head first (physical addresses). */
   pcpList(zone: ZoneIndex, order: number): number[] {
-    return (this.zones[zone]?.pcpLists[order] ?? []).map((p) => p * PAGE_SIZE);
+    return (this.zones[zone]?.pcpLists[order] ?? []).map((p) => p * this.pageSize);
   }
 
   zoneStats(): ZoneStats[] {
     return this.zones.map((z) => ({
       index: z.index,
       name: z.name,
-      start: z.startPfn * PAGE_SIZE,
-      end: z.endPfn * PAGE_SIZE,
+      start: z.startPfn * this.pageSize,
+      end: z.endPfn * this.pageSize,
       managedPages: z.managed,
       freePages: z.free,
       freeBlocks: [...z.count],
@@ -804,7 +866,7 @@ export class PageAllocator {
     return this.zones.map((z) => {
       const name = z.name.padEnd(6, ' ');
       if (z.startPfn === z.endPfn) return `${name} empty`;
-      const span = `[${hex(z.startPfn * PAGE_SIZE)}-${hex(z.endPfn * PAGE_SIZE - 1)}]`;
+      const span = `[${hex(z.startPfn * this.pageSize)}-${hex(z.endPfn * this.pageSize - 1)}]`;
       if (!z.managed) return `${name} ${span} no RAM`;
       return (
         `${name} ${span} managed ${z.managed} pages, free ${z.free} (+${z.pcpCount} on pcp), ` +
@@ -834,7 +896,8 @@ export function explainAllocEvent(data: Record<string, unknown>): string {
     return `${asked}: ${walk ? walk + '; ' : ''}${end}`;
   }
   const pa = Number(data.pa);
-  const end = pa + PAGE_SIZE * pow2(order) - 1;
+  const bytes = data.size !== undefined ? Number(data.size) : PAGE_SIZE * pow2(order);
+  const end = pa + bytes - 1;
   return `${asked}: highest zone ${String(data.highestZone)}; ${walk} -> ${hex(pa)}-${hex(end)} in ZONE_${String(data.zone).toUpperCase()}`;
 }
 
@@ -847,9 +910,17 @@ const KMALLOC_SIZES = [0, 96, 192, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 409
 /** KMALLOC_SHIFT_HIGH = PAGE_SHIFT + 1 (include/linux/slab.h:538): bigger requests go to the page allocator. */
 export const KMALLOC_MAX_CACHE_SIZE = 8192;
 
-/** The kmalloc size class a request lands in (kmalloc_slab / kmalloc_size_roundup), or 0 for page-allocator sizes. */
-export function kmallocSizeClass(size: number): number {
-  if (size <= 0 || size > KMALLOC_MAX_CACHE_SIZE) return 0;
+/** KMALLOC_MAX_CACHE_SIZE = 1 << (PAGE_SHIFT + 1) (include/linux/slab.h:538, 547): 8 KiB at 4K, 32 KiB at 16K. */
+export function kmallocMaxCacheSize(pageSize: number = PAGE_SIZE): number {
+  return 2 * checkPageSize(pageSize);
+}
+
+/**
+ * The kmalloc size class a request lands in (kmalloc_slab / kmalloc_size_roundup), or 0 for
+ * page-allocator sizes (above 2 * PAGE_SIZE; a 16K kernel also has kmalloc-16k and kmalloc-32k caches).
+ */
+export function kmallocSizeClass(size: number, pageSize: number = PAGE_SIZE): number {
+  if (size <= 0 || size > kmallocMaxCacheSize(pageSize)) return 0;
   if (size <= 192) return KMALLOC_SIZES[SIZE_INDEX[Math.floor((size - 1) / 8)]];
   return 2 ** Math.ceil(Math.log2(size));
 }
@@ -859,22 +930,22 @@ export function kmallocSizeClass(size: number): number {
  * mm/slub.c:5144-5215) with slub_min_order 0, slub_max_order PAGE_ALLOC_COSTLY_ORDER and
  * min_objects = 4 * (fls(nr_cpus) + 1).
  */
-export function slabOrder(size: number, nrCpus: number): number {
+export function slabOrder(size: number, nrCpus: number, pageSize: number = PAGE_SIZE): number {
   const fls = nrCpus <= 0 ? 0 : Math.floor(Math.log2(nrCpus)) + 1;
   const maxOrder = PAGE_ALLOC_COSTLY_ORDER;
-  const orderObjects = (order: number): number => Math.floor((PAGE_SIZE * pow2(order)) / size);
+  const orderObjects = (order: number): number => Math.floor((pageSize * pow2(order)) / size);
   const maxObjects = Math.max(orderObjects(maxOrder), 1);
   const minObjects = Math.min(4 * (fls + 1), maxObjects);
-  const minOrder = getOrder(minObjects * size);
+  const minOrder = getOrder(minObjects * size, pageSize);
   for (let fraction = 16; fraction > 1; fraction /= 2) {
     let order = minOrder;
     for (; order <= maxOrder; order++) {
-      const slabSize = PAGE_SIZE * pow2(order);
+      const slabSize = pageSize * pow2(order);
       if (slabSize % size <= slabSize / fraction) break;
     }
     if (order <= maxOrder) return order;
   }
-  return getOrder(size);
+  return getOrder(size, pageSize);
 }
 
 interface Slab {
@@ -918,25 +989,26 @@ export class SlabAllocator {
         `Unexpected gfp: ${'0x' + (bad >>> 0).toString(16)} (${formatGfp(bad)}). Fixing up to gfp: ${'0x' + (flags >>> 0).toString(16)} (${formatGfp(flags)}). Fix your code!`,
       );
     }
-    if (size > KMALLOC_MAX_CACHE_SIZE) {
+    const pageSize = this.pages.pageSize;
+    if (size > kmallocMaxCacheSize(pageSize)) {
       // __kmalloc_large_node: straight from the page allocator, compound, zone bits as given.
-      const order = getOrder(size);
+      const order = getOrder(size, pageSize);
       const pa = this.pages.allocPages(flags | __GFP_COMP, order);
       if (pa !== null) this.large.set(pa, order);
       return pa;
     }
-    const objSize = kmallocSizeClass(size);
+    const objSize = kmallocSizeClass(size, pageSize);
     const dma = (flags & __GFP_DMA) !== 0;
     const cacheKey = `${dma ? 'dma-' : ''}kmalloc-${objSize}`;
     const list = this.partial.get(cacheKey) ?? [];
     this.partial.set(cacheKey, list);
     let slab = list.find((s) => s.free.length > 0);
     if (!slab) {
-      const order = slabOrder(objSize, this.nrCpus);
+      const order = slabOrder(objSize, this.nrCpus, pageSize);
       // allocate_slab: only reclaim/constraint bits of the caller survive, plus the cache's own flags.
       const base = (flags & (GFP_RECLAIM_MASK | GFP_CONSTRAINT_MASK)) | (dma ? __GFP_DMA : 0) | (order ? __GFP_COMP : 0);
       // First the preferred order without warnings or retries, then the minimum order (slub.c allocate_slab).
-      const minOrder = getOrder(objSize);
+      const minOrder = getOrder(objSize, pageSize);
       let first = base | __GFP_NOWARN | __GFP_NORETRY;
       if (first & __GFP_DIRECT_RECLAIM && order > minOrder) first = (first | __GFP_NOMEMALLOC) & ~__GFP_RECLAIM;
       let gotOrder = order;
@@ -946,12 +1018,12 @@ export class SlabAllocator {
         pa = this.pages.allocPages(base, minOrder);
       }
       if (pa === null) return null;
-      const bytes = PAGE_SIZE * pow2(gotOrder);
+      const bytes = pageSize * pow2(gotOrder);
       const free: number[] = [];
       for (let off = 0; off + objSize <= bytes; off += objSize) free.push(off);
       slab = { base: pa, order: gotOrder, objSize, cacheKey, free, inUse: 0 };
       list.push(slab);
-      for (let i = 0; i < pow2(gotOrder); i++) this.byPfn.set(pa / PAGE_SIZE + i, slab);
+      for (let i = 0; i < pow2(gotOrder); i++) this.byPfn.set(pa / pageSize + i, slab);
     }
     const off = slab.free.shift() as number;
     slab.inUse++;
@@ -966,7 +1038,7 @@ export class SlabAllocator {
       this.large.delete(pa);
       return this.pages.freePages(pa, order);
     }
-    const slab = this.byPfn.get(Math.floor(pa / PAGE_SIZE));
+    const slab = this.byPfn.get(Math.floor(pa / this.pages.pageSize));
     const off = slab ? pa - slab.base : -1;
     if (!slab || off % slab.objSize !== 0 || slab.free.includes(off)) {
       this.pages.warn(`kfree: ${hex(pa)} is not an allocated kmalloc object`);
@@ -979,7 +1051,7 @@ export class SlabAllocator {
     if (slab.inUse === 0) {
       const list = this.partial.get(slab.cacheKey) ?? [];
       list.splice(list.indexOf(slab), 1);
-      for (let k = 0; k < pow2(slab.order); k++) this.byPfn.delete(slab.base / PAGE_SIZE + k);
+      for (let k = 0; k < pow2(slab.order); k++) this.byPfn.delete(slab.base / this.pages.pageSize + k);
       this.pages.freePages(slab.base, slab.order);
     }
     return true;

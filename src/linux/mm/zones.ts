@@ -16,6 +16,7 @@ import type { RamBank } from '../../mem/phys-mem.js';
 import { ARM64_ZONE_CONFIG, ZONE_DMA, ZONE_DMA32, ZONE_NORMAL, type ZoneConfig, type ZoneIndex } from './gfp.js';
 
 export { PHYS_ADDR_MAX };
+/** The default CPU page size (a 4K kernel). A 16K kernel passes `pageSize: 16384` everywhere in mm/. */
 export const PAGE_SIZE = 4096;
 
 export interface ZoneInput {
@@ -29,6 +30,8 @@ export interface ZoneInput {
   /** acpi_iort_dma_get_max_cpu_address(); undefined on DT systems (PHYS_ADDR_MAX). */
   acpiDmaLimit?: number;
   config?: ZoneConfig;
+  /** The kernel's PAGE_SIZE (default 4096): zone ends are pfns of that size (PFN_DOWN in max_zone_phys users). */
+  pageSize?: number;
 }
 
 export interface ZoneSpan {
@@ -40,7 +43,7 @@ export interface ZoneSpan {
   empty: boolean;
   /** The RAM inside the span. */
   ram: RamBank[];
-  /** Bytes of RAM inside the span (present pages * 4K). */
+  /** Bytes of RAM inside the span (present pages * PAGE_SIZE). */
   presentBytes: number;
 }
 
@@ -53,6 +56,8 @@ export interface ZoneLayout {
   arm64DmaPhysLimit: number;
   dramStart: number;
   dramEnd: number;
+  /** The PAGE_SIZE the spans were computed with (absent: 4096). */
+  pageSize?: number;
 }
 
 export function computeZones(input: ZoneInput): ZoneLayout {
@@ -63,7 +68,7 @@ export function computeZones(input: ZoneInput): ZoneLayout {
     zoneDma: config.zoneDma,
     zoneDma32: config.zoneDma32,
     acpiDmaLimit: input.acpiDmaLimit,
-    pageSize: PAGE_SIZE,
+    pageSize: input.pageSize ?? PAGE_SIZE,
   });
   const indexOf: Record<string, ZoneIndex> = { DMA: ZONE_DMA, DMA32: ZONE_DMA32, Normal: ZONE_NORMAL };
   const zones: ZoneSpan[] = b.zones.map((z) => {
@@ -81,6 +86,7 @@ export function computeZones(input: ZoneInput): ZoneLayout {
     arm64DmaPhysLimit: b.arm64DmaPhysLimit,
     dramStart: banks[0].base,
     dramEnd: banks.reduce((m, x) => Math.max(m, x.base + x.size), 0),
+    pageSize: input.pageSize ?? PAGE_SIZE,
   };
 }
 
