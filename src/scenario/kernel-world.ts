@@ -93,6 +93,30 @@ function parseGfp(text: string | undefined, fallback: number, ctx: StepContext):
   return v;
 }
 
+/** DMA_ATTR_* bits (include/linux/dma-mapping.h:21-60). */
+const DMA_ATTRS: Record<string, number> = {
+  DMA_ATTR_WEAK_ORDERING: 1 << 1,
+  DMA_ATTR_WRITE_COMBINE: 1 << 2,
+  DMA_ATTR_NO_KERNEL_MAPPING: 1 << 4,
+  DMA_ATTR_SKIP_CPU_SYNC: 1 << 5,
+  DMA_ATTR_FORCE_CONTIGUOUS: 1 << 6,
+  DMA_ATTR_ALLOC_SINGLE_PAGES: 1 << 7,
+  DMA_ATTR_NO_WARN: 1 << 8,
+  DMA_ATTR_PRIVILEGED: 1 << 9,
+};
+
+function attrsOf(list: readonly string[] | undefined, ctx: StepContext): number {
+  let v = 0;
+  (list ?? []).forEach((a, i) => {
+    const bit = DMA_ATTRS[a];
+    if (bit === undefined) throw ctx.error('attrs', `unknown DMA attribute '${a}' at attrs[${i}] (known: ${Object.keys(DMA_ATTRS).join(', ')})`);
+    v |= bit;
+  });
+  return v;
+}
+
+const DMA_DIR_NAME = { 'to-device': 'DMA_TO_DEVICE', 'from-device': 'DMA_FROM_DEVICE', bidirectional: 'DMA_BIDIRECTIONAL' } as const;
+
 function protOf(p: string | undefined): number {
   if (!p) return 3;
   let v = 0;
@@ -187,10 +211,8 @@ export function registerKernelSteps(): void {
 
   reg('alloc_pages', (w, s, ctx) => {
     const k = K(w);
-    // The buddy allocator counts 4 KiB frames; a CPU page of a 16K kernel is an order-2 block of them
-    // (16 KiB aligned), so `order` (in CPU pages) is shifted by log2(PAGE_SIZE / 4K).
-    const pageShift = Math.log2(k.pageSize / 4096);
-    const order = s.order !== undefined ? s.order + pageShift : Math.max(pageShift, s.size !== undefined ? getOrder(w.resolveSize(s.size, ctx.path('size'))) : 0);
+    // The buddy allocator counts pages of the kernel's PAGE_SIZE, so `order` is in CPU pages as given.
+    const order = s.order !== undefined ? s.order : s.size !== undefined ? getOrder(w.resolveSize(s.size, ctx.path('size')), k.pageSize) : 0;
     const gfp = parseGfp(s.gfp, GFP.GFP_KERNEL, ctx);
     const pa = k.pages.allocPages(gfp, order);
     if (pa === null) {
@@ -198,7 +220,7 @@ export function registerKernelSteps(): void {
       return;
     }
     k.tracer.emit('mm', 'alloc_pages', { phys: pa, order, gfp, zone: k.zoneName(pa), as: s.as });
-    w.define(s.as, { kind: 'buffer', primary: 'phys', fields: { phys: pa, size: 4096 * 2 ** order, order } }, ctx.path('as'));
+    w.define(s.as, { kind: 'buffer', primary: 'phys', fields: { phys: pa, size: k.pageSize * 2 ** order, order } }, ctx.path('as'));
   });
 
   reg('kmalloc', (w, s, ctx) => {
@@ -242,23 +264,68 @@ export function registerKernelSteps(): void {
       size = v.fields.size;
     }
     const dir = dirOf(s.dir);
-    const dma = k.dmaMapSingle(d, phys, size, dir);
+    const attrs = attrsOf(s.attrs, ctx);
+    // dma_map_page_attrs: dma-direct honours the attributes (SKIP_CPU_SYNC, NO_WARN); through dma-iommu
+    // they only steer cache maintenance, which the model does not need.
+    const dma = attrs && !d.dmaIommu ? k.direct.mapPage(d, phys, size, DMA_DIR_NAME[dir as keyof typeof DMA_DIR_NAME], attrs).dma : k.dmaMapSingle(d, phys, size, dir);
     if (dma === DMA_MAPPING_ERROR) {
       w.fail('dma', 'map-failed', `dma_map_single(${s.dev}, ${hex(phys)}, ${size}) returned DMA_MAPPING_ERROR`);
       return;
     }
     k.tracer.emit('dma', 'dma_map_single', { dev: s.dev, phys, size, dir, dma, bounced: !d.dmaIommu && !!k.swiotlb?.contains(dma), viaIommu: d.dmaIommu });
-    w.define(s.as, { kind: 'mapping', primary: 'dma', fields: { dma, phys, size }, ref: { dev: d, dir } }, ctx.path('as'));
+    w.define(s.as, { kind: 'mapping', primary: 'dma', fields: { dma, phys, size }, ref: { dev: d, dir, attrs } }, ctx.path('as'));
   });
 
   reg('dma_unmap', (w, s, ctx) => {
     const v = w.lookup(s.handle, ctx.path('handle'), ['mapping']);
-    const r = v.ref as { dev: LinuxDevice; dir: DmaDirection };
-    K(w).dmaUnmapSingle(r.dev, v.fields.dma, v.fields.size, r.dir);
+    const r = v.ref as { dev: LinuxDevice; dir: DmaDirection; attrs?: number };
+    // The unmap takes the attributes the mapping was made with (drivers pass the same ones).
+    if (r.attrs && !r.dev.dmaIommu) K(w).direct.unmapPage(r.dev, v.fields.dma, v.fields.size, DMA_DIR_NAME[r.dir as keyof typeof DMA_DIR_NAME], r.attrs);
+    else K(w).dmaUnmapSingle(r.dev, v.fields.dma, v.fields.size, r.dir);
     w.undefine(s.handle);
     // The name still gives the (now stale) DMA address, so a scenario can show a device using it after
     // the unmap; it is no longer a mapping (a second dma_unmap of it is refused).
     w.define(s.handle, { kind: 'unmapped', primary: 'dma', fields: { dma: v.fields.dma, size: v.fields.size } }, ctx.path('handle'));
+  });
+
+  reg('dma_map_sg', (w, s, ctx) => {
+    const k = K(w);
+    const d = dev(w, s.dev, ctx, 'dev');
+    const sg = s.bufs.map((b, i) => {
+      const base = w.resolveAddr(b.buf, ctx.path('bufs', i, 'buf'), ['phys']);
+      const off = b.offset !== undefined ? w.resolveSize(b.offset, ctx.path('bufs', i, 'offset')) : 0;
+      let length: number;
+      if (b.size !== undefined) length = w.resolveSize(b.size, ctx.path('bufs', i, 'size'));
+      else {
+        const name = typeof b.buf === 'string' ? /^\s*([A-Za-z_]\w*)\s*$/.exec(b.buf)?.[1] : undefined;
+        const v = name ? w.vars.get(name) : undefined;
+        if (!v?.fields.size) throw new ScenarioPathError(ctx.path('bufs', i, 'size'), 'give a size (the buffer has none)');
+        length = v.fields.size - off;
+      }
+      return { phys: base + off, length };
+    });
+    const dir = dirOf(s.dir);
+    const maxSegSize = s.max_seg_size !== undefined ? w.resolveSize(s.max_seg_size, ctx.path('max_seg_size')) : undefined;
+    const r = k.dmaMapSg(d, sg, dir, maxSegSize !== undefined ? { maxSegSize } : {});
+    if (!r) {
+      w.fail('dma', 'map-failed', `dma_map_sg(${s.dev}, ${sg.length} entries) returned 0`);
+      return;
+    }
+    const fields: Record<string, number> = { dma: r.segs[0]?.dma ?? 0, nents: r.segs.length, size: r.segs.reduce((n, x) => n + x.length, 0) };
+    r.segs.forEach((x, i) => {
+      fields[`dma${i}`] = x.dma;
+      fields[`len${i}`] = x.length;
+    });
+    w.say(`dma_map_sg(${s.dev}, ${sg.length} entries) = ${r.segs.length}: ${r.segs.map((x) => `${hex(x.dma)}+${hex(x.length)}`).join(', ')}`);
+    w.define(s.as, { kind: 'sg-mapping', primary: 'dma', fields, ref: { dev: d, dir, sg, segs: r.segs } }, ctx.path('as'));
+  });
+
+  reg('dma_unmap_sg', (w, s, ctx) => {
+    const v = w.lookup(s.handle, ctx.path('handle'), ['sg-mapping']);
+    const r = v.ref as { dev: LinuxDevice; dir: DmaDirection; sg: { phys: number; length: number }[]; segs: { dma: number; length: number }[] };
+    K(w).dmaUnmapSg(r.dev, r.sg, r.segs, r.dir);
+    w.undefine(s.handle);
+    w.define(s.handle, { kind: 'unmapped', primary: 'dma', fields: { ...v.fields } }, ctx.path('handle'));
   });
 
   reg('dma_sync', (w, s, ctx) => {
@@ -290,7 +357,7 @@ export function registerKernelSteps(): void {
     const k = K(w);
     const d = (v.ref as { dev: LinuxDevice }).dev;
     if (d.dmaIommu) k.iommuDmaUnmap(d, v.fields.dma, v.fields.size);
-    k.pages.freePages(v.fields.phys, getOrder(v.fields.size));
+    k.pages.freePages(v.fields.phys, getOrder(v.fields.size, k.pageSize));
     w.undefine(s.handle);
   });
 

@@ -122,6 +122,16 @@ describe('flips: one field changes, the outcome follows the mechanism', () => {
   });
 });
 
+describe('DMA attributes reach dma-direct', () => {
+  it('SKIP_CPU_SYNC: the unmap does not copy the bounce slot back; without it, it does', () => {
+    expect(run('skip-cpu-sync-unmap.yaml').outcome).toBe('ok');
+    expect(run('skip-cpu-sync-unmap.yaml', ['steps.3.attrs=[]']).outcome).toBe('data-mismatch');
+  });
+  it('an unknown attribute is an input error at the step', () => {
+    expect(() => run('skip-cpu-sync-unmap.yaml', ['steps.3.attrs=[DMA_ATTR_BOGUS]'])).toThrow(/unknown DMA attribute 'DMA_ATTR_BOGUS'/);
+  });
+});
+
 describe('determinism and bad inputs', () => {
   it('two runs give identical logs and events', () => {
     const a = run('npu-banks-2g-2g-revert.yaml');
