@@ -51,6 +51,14 @@ export const IPMMU_MATCH: Record<string, IpmmuFeatures> = {
   'renesas,rcar-gen4-ipmmu-vmsa': GEN4,
 };
 
+/**
+ * soc_denylist (ipmmu-vmsa.c:734-739): SoCs whose IPMMU may not be used at all, even by PCI devices.
+ * The kernel matches soc_id and revision read from the PRR at run time; the device tree tells the SoC
+ * (by the IPMMU compatible) but not the revision, so r8a7795 ES2.x (also deny-listed) cannot be told
+ * from ES3.x here and is treated as allowed.
+ */
+export const IPMMU_SOC_DENYLIST = ['renesas,ipmmu-r8a774a1', 'renesas,ipmmu-r8a7796'];
+
 /** How the domain free path treats a domain whose context never initialised (preset data). */
 export interface IpmmuFreePolicy {
   /** 'destroy_context': 6.12 returns early in destroy_context; 'domain_free': Geert's 2018 guard;
@@ -94,6 +102,8 @@ function imuasid(n: number): number {
 
 export interface IpmmuDevice {
   dev: KDevice;
+  /** The compatible that matched (names the SoC). */
+  compatible: string;
   base: number;
   features: IpmmuFeatures;
   root: IpmmuDevice | undefined;
@@ -133,9 +143,13 @@ export class IpmmuDriver {
       probeDevice: (dev) => (dev.iommuPriv ? 0 : -ENODEV),
       releaseDevice: (dev) => this.releaseDevice(dev),
       ofXlate: (dev, iommu, ids) => {
-        // R-Car Gen3 needs an opt-in per device (ipmmu_of_xlate -> ipmmu_device_is_allowed).
-        const gen3 = (iommu.priv as IpmmuDevice).features.hasCacheLeafNodes;
-        if (gen3 && this.allowlist !== 'all' && !dev.isPci && !this.allowlist.includes(dev.name)) return -ENODEV;
+        // R-Car Gen3/Gen4 and RZ/G2 need an opt-in per device (ipmmu_of_xlate -> ipmmu_device_is_allowed,
+        // ipmmu-vmsa.c:748-775): deny-listed SoCs never, then PCI devices, then the allowlist.
+        const mmu = iommu.priv as IpmmuDevice;
+        if (mmu.features.hasCacheLeafNodes && this.allowlist !== 'all') {
+          if (IPMMU_SOC_DENYLIST.includes(mmu.compatible)) return -ENODEV;
+          if (!dev.isPci && !this.allowlist.includes(dev.name)) return -ENODEV;
+        }
         dev.iommuPriv = iommu.priv;
         dev.iommuFwspec = { iommu, ids };
         return 0;
@@ -167,11 +181,13 @@ export class IpmmuDriver {
 
   /** ipmmu_probe (without deferral: callers probe the root first, as deferred probing ends up doing). */
   probe(dev: KDevice, compatible: string[], base: number, irqs: number[], isLeafProp: boolean): number {
-    const features = compatible.map((c) => IPMMU_MATCH[c]).find((f) => f);
-    if (!features) return -ENODEV;
+    const matched = compatible.find((c) => IPMMU_MATCH[c]);
+    if (!matched) return -ENODEV;
+    const features = IPMMU_MATCH[matched];
     this.k.dmaSetMaskAndCoherent(dev, 40);
     const mmu: IpmmuDevice = {
       dev,
+      compatible: matched,
       base: features.useNsAliasOffset ? base + IM_NS_ALIAS_OFFSET : base,
       features,
       root: undefined,

@@ -18,6 +18,7 @@ import { SimClock, Tracer } from '../../../src/trace/events.js';
 import { Kernel, type LinuxDevice } from '../../../src/linux/kernel.js';
 import { getPreset, withOverrides } from '../../../src/linux/presets.js';
 import { KernelCrash } from '../../../src/linux/kapi.js';
+import type { NodeAddition } from '../../../src/board/from-dtb.js';
 
 interface Access {
   op: 'R' | 'W';
@@ -25,8 +26,8 @@ interface Access {
   value: number;
 }
 
-function boot(opts: { preset?: string; config?: Record<string, unknown>; cmdline?: Record<string, string> } = {}) {
-  const board = loadBoard({ profile: 'r8a7795-salvator-x' });
+function boot(opts: { preset?: string; config?: Record<string, unknown>; cmdline?: Record<string, string>; add?: NodeAddition[] } = {}) {
+  const board = loadBoard({ profile: 'r8a7795-salvator-x', ...(opts.add ? { add: opts.add } : {}) });
   const mem = new PhysMem(board.ram);
   const tracer = new Tracer(new SimClock());
   const preset = withOverrides(getPreset(opts.preset ?? 'v6.12'), opts.config);
@@ -71,6 +72,27 @@ describe('probe of the root IPMMU (R-Car Gen3)', () => {
     expect(writes(s.mmio)).toEqual([0, 1, 2, 3, 4, 5, 6, 7].map((c) => W(ctxReg(ROOT, c, 0x00), 0)));
     expect(logText(s.tracer)).toContain('ipmmu-vmsa e67b0000.iommu: IPMMU context 0 is reserved');
     expect(s.k.ipmmu.mmus.find((m) => m.dev.name === 'e67b0000.iommu')!.ctx).toEqual([true, false, false, false, false, false, false, false]);
+  });
+});
+
+describe('ipmmu_device_is_allowed', () => {
+  it('6.12 opts in only the SDHIs on R-Car H3 (ES3 assumed): SATA and the DMA controllers stay on dma-direct', () => {
+    const s = boot();
+    s.k.probeAll();
+    const grouped = [...s.k.devices.values()].filter((d) => d.kind === 'master' && d.iommuGroup).map((d) => d.name);
+    expect(grouped).toEqual(['ee100000.mmc', 'ee140000.mmc', 'ee160000.mmc']);
+  });
+
+  it('a deny-listed SoC (r8a7796, M3-W) gets no IOMMU for anyone, allowlisted or not', () => {
+    const add: NodeAddition[] = [];
+    const s0 = boot();
+    for (const bi of s0.board.iommus) add.push({ path: bi.path, props: { compatible: 'renesas,ipmmu-r8a7796' } });
+    const s = boot({ add });
+    s.k.probeAll();
+    expect([...s.k.devices.values()].filter((d) => d.iommuGroup)).toEqual([]);
+    expect(logText(s.tracer).some((l) => l.includes('Adding to iommu group'))).toBe(false);
+    // the IPMMUs themselves probed (root reset and reserved context as on H3)
+    expect(logText(s.tracer)).toContain('ipmmu-vmsa e67b0000.iommu: IPMMU context 0 is reserved');
   });
 });
 
