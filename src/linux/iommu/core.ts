@@ -418,8 +418,11 @@ export class IommuCore {
     this.tracer.emit('kernel', 'warn', { file, line, fn, cond, failure: 'warn', message: `WARN_ON(${cond}) in ${fn} (${file}:${line})` });
   }
 
-  /** iommu_map: split by pgsize, call map_pages, unroll on error, then iotlb_sync_map. */
-  map(dom: IommuDomain, iova: number, paddr: number, size: number, prot: number, gfp: number): number {
+  /**
+   * iommu_map: split by pgsize, call map_pages, unroll on error, then iotlb_sync_map. With
+   * `syncMap` false it is __iommu_map (iommu.c:2447-2506): no iotlb_sync_map (iommu_map_sg does one at the end).
+   */
+  map(dom: IommuDomain, iova: number, paddr: number, size: number, prot: number, gfp: number, syncMap = true): number {
     const ops = dom.ops;
     // "Discourage passing strange GFP flags": WARN_ON_ONCE, -EINVAL (iommu.c:2518-2520).
     if (gfp & (GFP.__GFP_COMP | GFP.__GFP_DMA | GFP.__GFP_DMA32 | GFP.__GFP_HIGHMEM)) {
@@ -455,7 +458,7 @@ export class IommuCore {
       return ret;
     }
     this.tracer.emit('iommu', 'map', { iova: origIova, paddr: paddr - origSize, size: origSize, prot });
-    if (ops.iotlbSyncMap) {
+    if (syncMap && ops.iotlbSyncMap) {
       ret = ops.iotlbSyncMap(dom, origIova, origSize);
       if (ret) {
         this.unmap(dom, origIova, origSize);
@@ -465,10 +468,40 @@ export class IommuCore {
     return 0;
   }
 
+  /**
+   * iommu_map_sg (iommu.c:2616-2674) for runs already merged where physically contiguous: one
+   * __iommu_map per run at consecutive IOVAs, one iotlb_sync_map for the lot; on error everything
+   * mapped so far is unmapped. Returns bytes mapped or -errno.
+   */
+  mapSg(dom: IommuDomain, iova: number, runs: readonly { phys: number; length: number }[], prot: number, gfp: number): number {
+    if (gfp & (GFP.__GFP_COMP | GFP.__GFP_DMA | GFP.__GFP_DMA32 | GFP.__GFP_HIGHMEM)) {
+      if (!this.warnedStrangeGfp) this.warnOn('drivers/iommu/iommu.c', 2629, 'iommu_map_sg', 'gfp & (__GFP_COMP | __GFP_DMA | __GFP_DMA32 | __GFP_HIGHMEM)');
+      this.warnedStrangeGfp = true;
+      return -EINVAL;
+    }
+    let mapped = 0;
+    let ret = 0;
+    for (const r of runs) {
+      ret = this.map(dom, iova + mapped, r.phys, r.length, prot, gfp, false);
+      if (ret) break;
+      mapped += r.length;
+    }
+    if (!ret && dom.ops.iotlbSyncMap) ret = dom.ops.iotlbSyncMap(dom, iova, mapped);
+    if (ret) {
+      this.unmap(dom, iova, mapped);
+      return ret;
+    }
+    return mapped;
+  }
+
   /** __iommu_unmap: returns bytes unmapped; stops at the first hole. Gather synced by the caller or here. */
   unmapFast(dom: IommuDomain, iova: number, size: number, gather: IotlbGather): number {
     const ops = dom.ops;
-    if (!isPaging(dom.type) || !ops.unmapPages || dom.pgsizeBitmap === 0) return 0;
+    if (!isPaging(dom.type)) return 0;
+    if (!ops.unmapPages || dom.pgsizeBitmap === 0) {
+      this.warnOn('drivers/iommu/iommu.c', 2552, '__iommu_unmap', '!ops->unmap_pages || domain->pgsize_bitmap == 0UL');
+      return 0;
+    }
     const minPagesz = lowestBit(dom.pgsizeBitmap);
     if (iova % minPagesz || size % minPagesz) {
       this.tracer.printk('err', `iommu: unaligned: iova ${hex(iova)} size ${hex(size)} min_pagesz ${hex(minPagesz)}`);
