@@ -24,6 +24,7 @@ import { Device, dmaSetMaskAndCoherent } from './device.js';
 import { DirectDma } from './dma/direct.js';
 import { DmaIovaCookie } from './dma/dma-iommu-iova.js';
 import { FlushQueue } from './dma/flush-queue.js';
+import { finaliseSg, layoutSg, mapRuns, type SgEntry } from './dma/dma-iommu-sg.js';
 import { IovaBug } from './dma/iova.js';
 import { hashedPointer, IrqDesc, SPURIOUS_WINDOW, type IrqAction } from './irq-desc.js';
 import { KLog } from './dma/kmsg.js';
@@ -738,6 +739,66 @@ export class Kernel implements KernelApi {
     }
     const dma = this.iommuDmaMap(dev, pa, len, 'bidirectional');
     return { cpu: pa, dma };
+  }
+
+  // ---- scatterlists --------------------------------------------------------------------------------
+
+  /**
+   * dma_map_sg: through dma-iommu (one IOVA range for the whole list, iommu_dma_map_sg) or dma-direct
+   * (each segment on its own, dma_direct_map_sg). Returns the DMA segments (nents = their count), or
+   * null where dma_map_sg returns 0. `maxSegSize` / `segBoundaryMask` stand for the device's dma_parms
+   * (64 KiB and ULONG_MAX without them).
+   */
+  dmaMapSg(dev: LinuxDevice, sg: readonly SgEntry[], dir: DmaDirection, opts: { maxSegSize?: number; segBoundaryMask?: number } = {}): { segs: { dma: number; length: number }[]; iova?: number; iovaLen?: number } | null {
+    if (!dev.dmaIommu) {
+      const r = this.direct.mapSg(dev, sg.map((e) => ({ phys: e.phys, length: e.length })), toDmaDir(dir));
+      if (r.nents <= 0) {
+        this.tracer.emit('dma', 'dma_map_sg_failed', { dev: dev.name, nents: sg.length, failure: 'map-failed', message: `dma_map_sg(${dev.name}, ${sg.length} entries) failed` });
+        return null;
+      }
+      const segs = sg.map((e, i) => ({ dma: r.dma[i], length: e.length }));
+      this.tracer.emit('dma', 'dma_map_sg', { dev: dev.name, via: 'dma-direct', nents: segs.length, segs });
+      return { segs };
+    }
+    const dom = this.domainOf(dev);
+    const cookie = dom.dmaCookie as DmaIovaCookie;
+    const granule = cookie.iovad.granule;
+    const layout = layoutSg(sg, granule, opts.segBoundaryMask);
+    if (!layout.iovaLen) return { segs: [] };
+    const dmaMask = dev.dmaMask ?? dmaBitMask(32);
+    const r = cookie.allocIova({ name: dev.name, driverName: dev.driverName, busDmaLimit: dev.busDmaLimit, pci32BitWorkaround: false }, layout.iovaLen, dmaMask, (t) => dev.printk('notice', t));
+    if (!r.iova) {
+      this.tracer.emit('dma', 'iova_alloc_failed', { dev: dev.name, size: layout.iovaLen, failure: 'map-failed', message: `no IOVA space for a ${layout.iovaLen}-byte scatterlist` });
+      return null;
+    }
+    const runs = mapRuns(layout);
+    const mapped = this.core.mapSg(dom, r.iova, runs, this.protOf(dir, dev.dmaCoherent), GFP.GFP_ATOMIC);
+    if (mapped < layout.iovaLen) {
+      cookie.freeIova(r.iova, layout.iovaLen);
+      this.tracer.emit('dma', 'iommu_map_failed', { dev: dev.name, iova: r.iova, ret: mapped, failure: 'map-failed', message: `iommu_map_sg returned ${mapped}` });
+      return null;
+    }
+    const list = this.iommuMappings.get(dev.name) ?? [];
+    list.push({ iova: r.iova, size: layout.iovaLen, phys: runs[0].phys });
+    this.iommuMappings.set(dev.name, list);
+    const segs = finaliseSg(layout, r.iova, opts.maxSegSize, opts.segBoundaryMask);
+    this.tracer.emit('dma', 'dma_map_sg', { dev: dev.name, via: 'dma-iommu', iova: r.iova, iovaLen: layout.iovaLen, runs, nents: segs.length, segs });
+    return { segs, iova: r.iova, iovaLen: layout.iovaLen };
+  }
+
+  /**
+   * dma_unmap_sg. dma-iommu unmaps the one range from the first DMA segment to the end of the last
+   * (iommu_dma_unmap_sg, dma-iommu.c:1511-1560); dma-direct unmaps each entry of the original list.
+   */
+  dmaUnmapSg(dev: LinuxDevice, sg: readonly SgEntry[], segs: readonly { dma: number; length: number }[], dir: DmaDirection): void {
+    if (!dev.dmaIommu) {
+      sg.forEach((e, i) => this.direct.unmapPage(dev, segs[i].dma, e.length, toDmaDir(dir)));
+      return;
+    }
+    if (!segs.length) return;
+    const start = segs[0].dma;
+    const end = segs[segs.length - 1].dma + segs[segs.length - 1].length;
+    this.iommuDmaUnmap(dev, start, end - start);
   }
 
   // ---- device DMA --------------------------------------------------------------------------------

@@ -217,6 +217,22 @@ export const STEP_SCHEMAS = [
     as: Name,
   }),
   step('dma_unmap', 'dma_unmap_single / dma_unmap_page of a dma_map result', { handle: Name }),
+  step('dma_map_sg', 'dma_map_sg of a scatterlist (one entry per buffer); the result names each DMA segment (name.dma0, name.len0, ...)', {
+    dev: DeviceRef,
+    bufs: z
+      .array(
+        z.strictObject({
+          buf: AddrExpr.describe('the buffer (or a physical address) the entry starts at'),
+          offset: Size.optional().describe('bytes into the buffer'),
+          size: Size.optional().describe("the entry's length (default: the buffer's size less the offset)"),
+        }),
+      )
+      .min(1),
+    dir: Dir,
+    max_seg_size: Size.optional().describe("the device's dma_parms max_segment_size (default 64K)"),
+    as: Name,
+  }),
+  step('dma_unmap_sg', 'dma_unmap_sg of a dma_map_sg result', { handle: Name }),
   step('dma_sync', 'dma_sync_single_for_device / _for_cpu', {
     handle: Name,
     for: z.enum(['device', 'cpu']),
