@@ -25,6 +25,7 @@ import { DirectDma } from './dma/direct.js';
 import { DmaIovaCookie } from './dma/dma-iommu-iova.js';
 import { FlushQueue } from './dma/flush-queue.js';
 import { finaliseSg, layoutSg, mapRuns, type SgEntry } from './dma/dma-iommu-sg.js';
+import { allocPagesForRemap, type PageChunk } from './dma/dma-iommu-alloc.js';
 import { IovaBug } from './dma/iova.js';
 import { hashedPointer, IrqDesc, SPURIOUS_WINDOW, type IrqAction } from './irq-desc.js';
 import { KLog } from './dma/kmsg.js';
@@ -150,11 +151,12 @@ export class Kernel implements KernelApi {
     this.tracer.printk('info', `Kernel command line: ${[...opts.cmdline].map(([k, v]) => (v ? `${k}=${v}` : k)).join(' ')}`);
 
     // Zones and the early reservations that decide which RAM the buddy allocator gets.
-    this.zones = computeZones({ ram: board.ram, dtDmaLimit: board.zoneDmaLimit });
+    this.zones = computeZones({ ram: board.ram, dtDmaLimit: board.zoneDmaLimit, pageSize: opts.pageSize });
     const cmaBytes = parseCma(opts.cmdline.get('cma'));
-    const memblock = arm64BootMemblock(board.ram, { dtDmaLimit: board.zoneDmaLimit, cmaBytes });
+    const memblock = arm64BootMemblock(board.ram, { dtDmaLimit: board.zoneDmaLimit, cmaBytes, pageSize: opts.pageSize });
     const dramEnd = this.zones.dramEnd;
-    const addressingLimit = Math.floor(dramEnd / 4096) > Math.floor(this.zones.arm64DmaPhysLimit / 4096);
+    // max_pfn > PFN_DOWN(arm64_dma_phys_limit) (arch/arm64/mm/init.c:366-381), pfns of PAGE_SIZE.
+    const addressingLimit = Math.floor(dramEnd / opts.pageSize) > Math.floor(this.zones.arm64DmaPhysLimit / opts.pageSize);
     this.swiotlb = Swiotlb.boot({
       mem,
       pageSize: opts.pageSize,
@@ -176,6 +178,7 @@ export class Kernel implements KernelApi {
       mem,
       bootHistory: { ...DEFAULT_BOOT_HISTORY, seed: opts.seed, allocations: opts.bootAllocations ?? DEFAULT_BOOT_HISTORY.allocations },
       nrCpus: opts.cpus ?? 4,
+      pageSize: opts.pageSize,
     });
     this.direct = new DirectDma({
       mem,
@@ -306,7 +309,7 @@ export class Kernel implements KernelApi {
     }
     if (ret === 0 && iommuDev) this.iommuDevices.set(bi.name, iommuDev);
     else {
-      this.tracer.devPrintk('warn', dev.driverName, dev.name, `probe with driver ${dev.driverName} failed with error ${ret}`);
+      this.tracer.devPrintk('err', dev.driverName, dev.name, `probe with driver ${dev.driverName} failed with error ${ret}`);
       this.tracer.emit('driver', 'probe_failed', { dev: dev.name, ret, failure: 'probe-failed', message: `${dev.name}: probe failed (${ret})` });
     }
     this.tracer.emit('driver', 'iommu_probe', { dev: bi.name, ret, family: fam });
@@ -673,13 +676,13 @@ export class Kernel implements KernelApi {
   }
 
   /** iommu_dma_map_page + __iommu_dma_map. */
-  iommuDmaMap(dev: LinuxDevice, phys: number, size: number, dir: DmaDirection): number {
+  iommuDmaMap(dev: LinuxDevice, phys: number, size: number, dir: DmaDirection, mask?: number): number {
     const dom = this.domainOf(dev);
     const cookie = dom.dmaCookie as DmaIovaCookie;
     const granule = lowest(dom.pgsizeBitmap);
     const off = phys % granule;
     const len = Math.ceil((size + off) / granule) * granule;
-    const dmaMask = dev.dmaMask ?? dmaBitMask(32);
+    const dmaMask = mask ?? dev.dmaMask ?? dmaBitMask(32);
     const r = cookie.allocIova({ name: dev.name, driverName: dev.driverName, busDmaLimit: dev.busDmaLimit, pci32BitWorkaround: false }, len, dmaMask, (t) => dev.printk('notice', t));
     if (!r.iova) {
       this.tracer.emit('dma', 'iova_alloc_failed', { dev: dev.name, size: len, failure: 'map-failed', message: `no IOVA space for ${len} bytes` });
@@ -723,22 +726,102 @@ export class Kernel implements KernelApi {
     if (i >= 0) list.splice(i, 1);
   }
 
-  /** dma_alloc_coherent: dma-iommu (contiguous pages, mapped with the coherent mask) or dma-direct. */
-  dmaAllocCoherent(dev: LinuxDevice, size: number, gfp: number): { cpu: number | null; dma: number } {
+  /**
+   * dma_alloc_coherent. dma_alloc_attrs drops the zone modifiers and lets the implementation choose
+   * (kernel/dma/mapping.c:615). dma-direct picks a zone from the coherent mask. dma-iommu
+   * (iommu_dma_alloc, dma-iommu.c:1653-1688) adds __GFP_ZERO and, for a blocking gfp, takes the remap
+   * path: pages in blocks of the orders the IOMMU maps with one PTE, not necessarily contiguous, one
+   * IOVA range under the coherent mask, iommu_map_sg, then a vmap for the CPU. An atomic gfp gets one
+   * contiguous block mapped with __iommu_dma_map (the atomic pool of non-coherent devices is not
+   * modelled). `cpu` is the physical address of the first block (the vmap address is not modelled);
+   * `chunks` lists every block of a remapped buffer.
+   */
+  dmaAllocCoherent(dev: LinuxDevice, size: number, gfpIn: number): { cpu: number | null; dma: number; chunks?: PageChunk[] } {
     if (!dev.dmaIommu) {
-      const r = this.direct.alloc(dev, size, gfp);
+      const r = this.direct.alloc(dev, size, gfpIn);
       return { cpu: r.cpuPhys, dma: r.dma };
     }
-    const dom = this.domainOf(dev);
-    const granule = lowest(dom.pgsizeBitmap);
-    const len = Math.ceil(size / Math.max(granule, this.pageSize)) * Math.max(granule, this.pageSize);
-    const pa = this.pages.allocPages(gfp | GFP.__GFP_ZERO, getOrder(len));
-    if (pa === null) {
-      this.tracer.emit('dma', 'coherent_alloc_failed', { dev: dev.name, size, failure: 'alloc-failed', message: 'dma_alloc_coherent: no pages' });
+    const gfp = (gfpIn & ~(GFP.__GFP_DMA | GFP.__GFP_DMA32 | GFP.__GFP_HIGHMEM)) | GFP.__GFP_ZERO;
+    const failed = (why: string) => {
+      this.tracer.emit('dma', 'coherent_alloc_failed', { dev: dev.name, size, failure: 'alloc-failed', message: `dma_alloc_coherent: ${why}` });
       return { cpu: null, dma: DMA_MAPPING_ERROR };
+    };
+    const coherentMask = dev.coherentDmaMask ?? dmaBitMask(32);
+    if (!(gfp & GFP.__GFP_DIRECT_RECLAIM)) {
+      // iommu_dma_alloc_pages (dma-iommu.c:1616-1651): one block of get_order(PAGE_ALIGN(size)).
+      const pa = this.pages.allocPages(gfp, getOrder(Math.ceil(size / this.pageSize) * this.pageSize, this.pageSize));
+      if (pa === null) return failed('no pages');
+      const dma = this.iommuDmaMap(dev, pa, size, 'bidirectional', coherentMask);
+      if (dma === DMA_MAPPING_ERROR) {
+        this.pages.freePages(pa, getOrder(Math.ceil(size / this.pageSize) * this.pageSize, this.pageSize));
+        return failed('mapping failed');
+      }
+      return { cpu: pa, dma };
     }
-    const dma = this.iommuDmaMap(dev, pa, len, 'bidirectional');
-    return { cpu: pa, dma };
+    // __iommu_dma_alloc_noncontiguous (dma-iommu.c:942-1014)
+    const dom = this.domainOf(dev);
+    const cookie = dom.dmaCookie as DmaIovaCookie;
+    const granule = cookie.iovad.granule;
+    let allocSizes = dom.pgsizeBitmap;
+    let minSize = lowest(allocSizes);
+    let len = size;
+    if (minSize < this.pageSize) {
+      minSize = this.pageSize;
+      allocSizes = orBits(allocSizes, this.pageSize);
+    } else len = Math.ceil(len / minSize) * minSize;
+    const count = Math.ceil(len / this.pageSize);
+    const chunks = allocPagesForRemap(
+      count,
+      Math.floor(allocSizes / this.pageSize) % 2 ** 31,
+      gfp,
+      this.pages.maxOrder,
+      (g, order) => this.pages.allocPages(g, order),
+      (c) => void this.pages.freePages(c.pa, c.order),
+    );
+    if (!chunks) return failed('no pages');
+    len = Math.ceil(len / granule) * granule;
+    const r = cookie.allocIova({ name: dev.name, driverName: dev.driverName, busDmaLimit: dev.busDmaLimit, pci32BitWorkaround: false }, len, coherentMask, (t) => dev.printk('notice', t));
+    const freeChunks = () => chunks.forEach((c) => this.pages.freePages(c.pa, c.order));
+    if (!r.iova) {
+      freeChunks();
+      return failed('no IOVA space');
+    }
+    // sg_alloc_table_from_pages over `len` bytes, merged where the blocks touch (as iommu_map_sg would).
+    const runs: { phys: number; length: number }[] = [];
+    let left = len;
+    for (const c of chunks) {
+      const n = Math.min(left, this.pageSize * 2 ** c.order);
+      if (n <= 0) break;
+      const last = runs[runs.length - 1];
+      if (last && last.phys + last.length === c.pa) last.length += n;
+      else runs.push({ phys: c.pa, length: n });
+      left -= n;
+    }
+    const mapGfp = gfp & ~(GFP.__GFP_DMA | GFP.__GFP_DMA32 | GFP.__GFP_HIGHMEM | GFP.__GFP_COMP);
+    const mapped = this.core.mapSg(dom, r.iova, runs, this.protOf('bidirectional', dev.dmaCoherent), mapGfp);
+    if (mapped < len) {
+      cookie.freeIova(r.iova, len);
+      freeChunks();
+      return failed(`iommu_map_sg returned ${mapped}`);
+    }
+    const list = this.iommuMappings.get(dev.name) ?? [];
+    list.push({ iova: r.iova, size: len, phys: chunks[0].pa });
+    this.iommuMappings.set(dev.name, list);
+    this.tracer.emit('dma', 'iommu_dma_alloc_remap', { dev: dev.name, size, iova: r.iova, iovaLen: len, chunks, runs });
+    return { cpu: chunks[0].pa, dma: r.iova, chunks };
+  }
+
+  /** dma_free_coherent: unmap (dma-iommu), then give the pages back block by block. */
+  dmaFreeCoherent(dev: LinuxDevice, size: number, cpu: number, dma: number, chunks?: readonly PageChunk[]): void {
+    if (!dev.dmaIommu) {
+      this.pages.freePages(cpu, getOrder(size, this.pageSize));
+      return;
+    }
+    this.iommuDmaUnmap(dev, dma, size);
+    // The kernel split the blocks into pages and frees them one by one (split_page is not modelled:
+    // each block goes back with its order, which leaves the buddy lists the same once all are free).
+    if (chunks) for (const c of chunks) this.pages.freePages(c.pa, c.order);
+    else this.pages.freePages(cpu, getOrder(Math.ceil(size / this.pageSize) * this.pageSize, this.pageSize));
   }
 
   // ---- scatterlists --------------------------------------------------------------------------------
@@ -763,7 +846,9 @@ export class Kernel implements KernelApi {
     const dom = this.domainOf(dev);
     const cookie = dom.dmaCookie as DmaIovaCookie;
     const granule = cookie.iovad.granule;
-    const layout = layoutSg(sg, granule, opts.segBoundaryMask);
+    // The device's segment boundary (dma_get_seg_boundary): all-ones 64-bit (ULONG_MAX, no padding) unless set.
+    const segMask = opts.segBoundaryMask ?? (dev.segBoundaryMask < 2 ** 52 ? dev.segBoundaryMask : undefined);
+    const layout = layoutSg(sg, granule, segMask);
     if (!layout.iovaLen) return { segs: [] };
     const dmaMask = dev.dmaMask ?? dmaBitMask(32);
     const r = cookie.allocIova({ name: dev.name, driverName: dev.driverName, busDmaLimit: dev.busDmaLimit, pci32BitWorkaround: false }, layout.iovaLen, dmaMask, (t) => dev.printk('notice', t));
@@ -781,7 +866,7 @@ export class Kernel implements KernelApi {
     const list = this.iommuMappings.get(dev.name) ?? [];
     list.push({ iova: r.iova, size: layout.iovaLen, phys: runs[0].phys });
     this.iommuMappings.set(dev.name, list);
-    const segs = finaliseSg(layout, r.iova, opts.maxSegSize, opts.segBoundaryMask);
+    const segs = finaliseSg(layout, r.iova, opts.maxSegSize, segMask);
     this.tracer.emit('dma', 'dma_map_sg', { dev: dev.name, via: 'dma-iommu', iova: r.iova, iovaLen: layout.iovaLen, runs, nents: segs.length, segs });
     return { segs, iova: r.iova, iovaLen: layout.iovaLen };
   }
@@ -841,6 +926,11 @@ function lowest(bitmap: number): number {
   let b = 1;
   while (b <= bitmap && Math.floor(bitmap / b) % 2 === 0) b *= 2;
   return b;
+}
+
+function orBits(a: number, b: number): number {
+  const hi = ((Math.floor(a / 2 ** 32) | Math.floor(b / 2 ** 32)) >>> 0) * 2 ** 32;
+  return hi + ((a | b) >>> 0);
 }
 
 function linearVa(pa: number): string {
