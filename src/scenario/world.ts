@@ -285,7 +285,11 @@ export function checkKernelPreset(scenario: Scenario): void {
 export function loadScenarioBoard(scenario: Scenario, ctx: WorldContext): Board {
   const spec = boardSpecOf(scenario.board, ctx.baseDir);
   try {
-    return loadBoard(spec);
+    const board = loadBoard(spec);
+    // Many real trees leave /memory to the bootloader (rk3588, rk3399, Apple): nothing to boot on.
+    if (!board.ram.length)
+      throw new ScenarioPathError(['board', scenario.board.dtb !== undefined ? 'dtb' : 'profile'], `${board.name} has no RAM: the device tree has no /memory node (the bootloader fills it in); give board.ram, e.g. ram: "0x200000:0xefe00000,0x100000000:4G"`);
+    return board;
   } catch (err) {
     if (err instanceof InputError && !(err instanceof ScenarioPathError))
       throw new ScenarioPathError(boardErrorPath(err.message, scenario.board), err.message);

@@ -149,6 +149,11 @@ describe('determinism and bad inputs', () => {
     }
   });
 
+  it('a real .dtb without a /memory node and no board.ram is an input error, not a crash', () => {
+    expect(() => run('rk3588-16g-vdpu.yaml', ['board.ram=null'])).toThrow(ScenarioError);
+    expect(() => run('rk3588-16g-vdpu.yaml', ['board.ram=null'])).toThrow(/has no RAM: the device tree has no \/memory node/);
+  });
+
   it('an unknown preset and values of the wrong type are input errors, not crashes', () => {
     expect(() => run('npu-banks-2g-2g-revert.yaml', ['kernel=v6.99'])).toThrow(/unknown kernel preset 'v6\.99'/);
     expect(() => run('npu-banks-2g-2g-revert.yaml', ['seed=seven'])).toThrow(ScenarioError);
