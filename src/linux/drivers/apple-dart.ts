@@ -291,7 +291,7 @@ export class AppleDartDriver {
    */
   private allocTable(dart: AppleDart): PageTable | null {
     const k = this.k;
-    const order = (size: number): number => Math.max(0, Math.ceil(Math.log2(size / 4096)));
+    const order = (size: number): number => Math.max(0, Math.ceil(Math.log2(size / k.pageSize)));
     const host = k.iommuAllocPages
       ? {
           allocTable: (size: number) => k.iommuAllocPages!(k.gfp('GFP_KERNEL'), order(size), `dart io-pgtable table (${size} bytes, order ${order(size)})`),

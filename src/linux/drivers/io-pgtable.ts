@@ -22,9 +22,10 @@ export interface IoPgtableOptions {
   checkWhere: string;
 }
 
-function order(size: number): number {
+/** get_order(size) in the kernel's own pages: a 16K table is order 2 on a 4K kernel, order 0 on a 16K one. */
+function order(size: number, pageSize: number): number {
   let o = 0;
-  while (4096 * 2 ** o < size) o++;
+  while (pageSize * 2 ** o < size) o++;
   return o;
 }
 
@@ -49,7 +50,7 @@ export class KernelTableHost implements TableHost {
     const k = this.k;
     // __arm_lpae_alloc_pages / __dart_alloc_pages: get_order(size) pages, zeroed (a 32-byte PGD still
     // takes a page; a concatenated stage-2 PGD or a 16K DART table takes several).
-    const ord = order(size);
+    const ord = order(size, k.pageSize);
     const why = `io-pgtable table (${size} bytes, order ${ord})`;
     const pa = k.iommuAllocPages ? k.iommuAllocPages(k.gfp('GFP_KERNEL'), ord, why) : ord === 0 ? k.iommuAllocPage(k.gfp('GFP_KERNEL'), why) : null;
     if (pa === null) return null;
@@ -73,7 +74,7 @@ export class KernelTableHost implements TableHost {
 
   freeTable(pa: number, size: number): void {
     if (!this.coherent) this.k.dmaUnmapSingle(this.opts.iommuDev, pa, size, 'to-device');
-    const ord = order(size);
+    const ord = order(size, this.k.pageSize);
     if (this.k.iommuFreePages) this.k.iommuFreePages(pa, ord);
     else this.k.iommuFreePage(pa);
   }
