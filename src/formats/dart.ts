@@ -335,46 +335,45 @@ class DartTable implements PageTable {
   iovaToPhys(iova: number): number {
     const mem = this.frames;
     if (mem === undefined) return this.iovaToPhysGeneric(iova);
-    const { L, g } = this;
+    const g = this.g;
     const ilo = iova >>> 0;
     const ihi = ((iova - ilo) / TWO32) >>> 0;
     const ts = g.tblShift;
     const root = this.roots[(ts >= 32 ? ihi >>> (ts - 32) : (ilo >>> ts) | (ihi << (32 - ts))) & (g.nTtbrs - 1)];
     if (root === undefined) return 0;
-    const mask = g.entries - 1;
     // L1 entry: root + index * 8, carrying into the high half if a (garbage) table straddles 4 GiB.
     const s1 = g.l1Shift;
     const rl = root | 0;
-    let el = (rl + ((((ilo >>> s1) | (ihi << (32 - s1))) & mask) << 3)) | 0;
-    let f = mem.frameAt(el >>> 0 < rl >>> 0 ? Math.floor(root / TWO32) + 1 : Math.floor(root / TWO32), el);
+    const rh = Math.floor(root / TWO32);
+    const el = (rl + ((((ilo >>> s1) | (ihi << (32 - s1))) & (g.entries - 1)) << 3)) | 0;
+    const f = mem.frameAt(el >>> 0 < rl >>> 0 ? rh + 1 : rh, el);
     if (f === undefined) return 0;
-    let w = (el & 0xfff) >>> 2;
-    let lo = f[w];
-    let hi = f[w + 1];
+    const w = (el & 0xfff) >>> 2;
+    const lo = f[w];
+    const hi = f[w + 1];
     if (lo === 0 && hi === 0) return 0;
+    const ps = this.L.paShift;
+    const fl = lo & this.L.addrLoMask;
     // The L2 table's address from the entry's field (DART2 stores PA >> 4), as halves.
-    const ps = L.paShift;
-    let fl = lo & L.addrLoMask;
-    let fh = hi & L.addrHiMask;
-    if (ps) {
-      fh = (fh << ps) | (fl >>> (32 - ps));
-      fl <<= ps;
-    }
-    el = (fl + (((ilo >>> g.l2Shift) & mask) << 3)) | 0;
-    f = mem.frameAt(el >>> 0 < fl >>> 0 ? fh + 1 : fh, el);
+    if (ps === 0) return this.l2Phys(mem, hi & this.L.addrHiMask, fl, ilo);
+    return this.l2Phys(mem, ((hi & this.L.addrHiMask) << ps) | (fl >>> (32 - ps)), fl << ps, ilo);
+  }
+
+  /** The second half of iovaToPhys on a PhysMem: the L2 entry of the table at (th, tl) and the result. */
+  private l2Phys(mem: PhysMem, th: number, tl: number, ilo: number): number {
+    const { L, g } = this;
+    const el = (tl + (((ilo >>> g.l2Shift) & (g.entries - 1)) << 3)) | 0;
+    const f = mem.frameAt(el >>> 0 < tl >>> 0 ? th + 1 : th, el);
     if (f === undefined) return 0;
-    w = (el & 0xfff) >>> 2;
-    lo = f[w];
-    hi = f[w + 1];
+    const w = (el & 0xfff) >>> 2;
+    const lo = f[w];
+    const hi = f[w + 1];
     if (lo === 0 && hi === 0) return 0;
-    fl = lo & L.addrLoMask;
-    fh = hi & L.addrHiMask;
-    if (ps) {
-      fh = (fh << ps) | (fl >>> (32 - ps));
-      fl <<= ps;
-    }
+    const ps = L.paShift;
+    const fl = lo & L.addrLoMask;
+    const fh = ps === 0 ? hi & L.addrHiMask : ((hi & L.addrHiMask) << ps) | (fl >>> (32 - ps));
     // iopte_to_paddr(pte) | (iova & (pgsize - 1)): an OR, which matters only for garbage entries.
-    return fh * TWO32 + ((fl | (ilo & (g.granule - 1))) >>> 0);
+    return fh * TWO32 + (((fl << ps) | (ilo & (g.granule - 1))) >>> 0);
   }
 
   /** dart_iova_to_phys through any MemReader (a DeviceView, a dump). */
