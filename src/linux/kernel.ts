@@ -762,13 +762,14 @@ export class Kernel implements KernelApi {
     const dom = this.domainOf(dev);
     const cookie = dom.dmaCookie as DmaIovaCookie;
     const granule = cookie.iovad.granule;
+    // min_size below PAGE_SIZE: whole CPU pages are allocated (the IOMMU may map less of the last);
+    // otherwise the size grows to whole IOMMU pages. (min_size matters further only for
+    // DMA_ATTR_ALLOC_SINGLE_PAGES, not modelled.)
     let allocSizes = dom.pgsizeBitmap;
-    let minSize = lowest(allocSizes);
+    const minSize = lowest(allocSizes);
     let len = size;
-    if (minSize < this.pageSize) {
-      minSize = this.pageSize;
-      allocSizes = orBits(allocSizes, this.pageSize);
-    } else len = Math.ceil(len / minSize) * minSize;
+    if (minSize < this.pageSize) allocSizes = orBits(allocSizes, this.pageSize);
+    else len = Math.ceil(len / minSize) * minSize;
     const count = Math.ceil(len / this.pageSize);
     const chunks = allocPagesForRemap(
       count,

@@ -18,6 +18,7 @@ import type { DmaDirection } from '../linux/kapi.js';
 import * as GFP from '../linux/mm/gfp.js';
 import { getOrder } from '../linux/mm/page-alloc.js';
 import type { IommuDomain } from '../linux/iommu/core.js';
+import type { PageChunk } from '../linux/dma/dma-iommu-alloc.js';
 import { compareBytes, dataBytes, describeData, describeDiff } from './data.js';
 import { registerCrashAdapter, registerStep, type StepContext, type StepHandler } from './runner.js';
 import type { StepKind } from './schema.js';
@@ -349,15 +350,15 @@ export function registerKernelSteps(): void {
       return;
     }
     k.tracer.emit('dma', 'dma_alloc_coherent', { dev: s.dev, size, phys: r.cpu, dma: r.dma, zone: k.zoneName(r.cpu) });
-    w.define(s.as, { kind: 'coherent', primary: 'dma', fields: { dma: r.dma, phys: r.cpu, size }, ref: { dev: d } }, ctx.path('as'));
+    // A remapped buffer's pages need not be contiguous: `phys` is its first block, `chunks` the count.
+    w.define(s.as, { kind: 'coherent', primary: 'dma', fields: { dma: r.dma, phys: r.cpu, size, chunks: r.chunks?.length ?? 1 }, ref: { dev: d, chunks: r.chunks } }, ctx.path('as'));
   });
 
   reg('dma_free_coherent', (w, s, ctx) => {
     const v = w.lookup(s.handle, ctx.path('handle'), ['coherent']);
     const k = K(w);
-    const d = (v.ref as { dev: LinuxDevice }).dev;
-    if (d.dmaIommu) k.iommuDmaUnmap(d, v.fields.dma, v.fields.size);
-    k.pages.freePages(v.fields.phys, getOrder(v.fields.size, k.pageSize));
+    const ref = v.ref as { dev: LinuxDevice; chunks?: PageChunk[] };
+    k.dmaFreeCoherent(ref.dev, v.fields.size, v.fields.phys, v.fields.dma, ref.chunks);
     w.undefine(s.handle);
   });
 
