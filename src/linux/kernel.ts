@@ -572,7 +572,21 @@ export class Kernel implements KernelApi {
       for (const a of desc.actions) this.tracer.printk('err', `[<${hashedPointer(a.symbol)}>] ${a.symbol}`);
       this.tracer.printk('emerg', `Disabling IRQ #${n}`);
       this.irq.disable(n);
+      // The causal chain (--explain): who holds the line, where its driver's handler went instead,
+      // which handlers sit on the line.
+      const asserting = this.irq.assertedBy(n);
+      const causes: number[] = [];
+      const lastRaise = new Map<string, number>();
+      for (const e of this.tracer.events) {
+        const d = e.data;
+        if (e.layer === 'scenario' && e.type === 'wrong_irq' && asserting.includes(String(d.device))) causes.push(e.seq);
+        else if (e.layer === 'kernel' && e.type === 'request_irq' && (d.irq === n || asserting.includes(String(d.name)))) causes.push(e.seq);
+        else if (e.layer === 'hw' && e.type === 'irq_raise' && d.irq === n && asserting.includes(String(d.source))) lastRaise.set(String(d.source), e.seq);
+      }
+      causes.push(...lastRaise.values());
+      causes.sort((a, b) => a - b);
       this.tracer.emit('kernel', 'irq_storm', {
+        causes,
         irq: n,
         deliveries: desc.deliveries,
         unhandled: desc.unhandledTotal,

@@ -525,6 +525,14 @@ export function registerKernelSteps(): void {
   registerExplainer('driver:rk_page_fault', (e, c) => `${String(e.data.dev)} reported a page fault at IOVA ${c.hex(Number(e.data.iova))} (${e.data.write ? 'write' : 'read'})`);
   registerExplainer('driver:rk_bus_error', (e, c) => `${String(e.data.dev)} reported BUS_ERROR (IOVA register ${c.hex(Number(e.data.iova))})`);
   registerExplainer('kernel:warn', (e) => `WARN: ${String(e.data.message)}`);
+  registerExplainer('scenario:wrong_irq', (e) => `the device tree gives ${String(e.data.device)} interrupt ${String(e.data.irq)}: its driver will request that line, not the one the hardware drives`);
+  registerExplainer('kernel:request_irq', (e) => `${String(e.data.name)} requested IRQ ${String(e.data.irq)} for ${String(e.data.symbol)}${e.data.shared ? ' (IRQF_SHARED)' : ''}`);
+  registerExplainer('hw:irq_raise', (e) => `${String(e.data.source)} raised its interrupt line ${String(e.data.irq)} (level: it stays up until its status is cleared)`);
+  registerExplainer('kernel:irq_storm', (e) =>
+    `IRQ ${String(e.data.irq)}: ${String(e.data.unhandled)} of ${String(e.data.deliveries)} deliveries unhandled by ${(e.data.handlers as string[] | undefined)?.join(', ') || 'no handler'} while ${(e.data.assertedBy as string[] | undefined)?.join(', ') || 'a device'} held it; note_interrupt disabled the line`,
+  );
+  registerExplainer('iommu:dma_fq_fallback', (e) => `${String(e.data.dev)}: DMA-FQ domain turned into a strict DMA domain (${String(e.data.reason)})`);
+  registerExplainer('dma:fq_flush', (e) => `flush queue: IOTLB flushed (${String(e.data.why)}); queued IOVAs may now be reused`);
   registerExplainer('iommu:probe_failed', (e) => `${String(e.data.dev)} left without an IOMMU (probe returned ${String(e.data.ret)}): it will use dma-direct`);
   registerExplainer('driver:dart_fake_bypass', (e, c) => `${String(e.data.dev)}: static table maps IOVA 0..${c.hex(Number(e.data.size))} onto ${c.hex(Number(e.data.phys))}; memory beyond must bounce`);
 }
