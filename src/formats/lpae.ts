@@ -449,6 +449,14 @@ class LpaeTable implements PageTable {
 
   /** READ_ONCE(*ptep) into eLo/eHi. A hole reads as zero (and WARNs: the kernel would have oopsed). */
   private readEntry(addr: number): void {
+    // On a PhysMem, both words of an aligned entry come from one frame lookup.
+    const f = this.frames !== undefined && (addr & 7) === 0 ? this.frames.frameWords(addr) : undefined;
+    if (f !== undefined) {
+      const w = (addr & 0xfff) >>> 2;
+      this.eLo = f[w];
+      this.eHi = f[w + 1];
+      return;
+    }
     const lo = this.mem.read32(addr);
     const hi = this.mem.read32(addr + 4);
     if (lo === ACCESS_FAULT || hi === ACCESS_FAULT) {
@@ -462,6 +470,13 @@ class LpaeTable implements PageTable {
   }
 
   private writeEntry(addr: number, lo: number, hi: number): void {
+    const f = this.frames !== undefined && (addr & 7) === 0 ? this.frames.frameWords(addr) : undefined;
+    if (f !== undefined) {
+      const w = (addr & 0xfff) >>> 2;
+      f[w] = lo;
+      f[w + 1] = hi;
+      return;
+    }
     if (!this.mem.write32(addr, lo >>> 0) || !this.mem.write32(addr + 4, hi >>> 0))
       this.host.warn?.(FILE, 0, `CPU store of a descriptor at ${hex(addr)} hit no memory`);
   }
