@@ -51,6 +51,12 @@ export interface IrqControllerOptions {
   stormThreshold?: number;
   /** Simulated ns per interrupt entry/exit. */
   entryNs?: number;
+  /**
+   * Trace only the first delivery of each run during which a line stays asserted ('first-of-run'),
+   * instead of every delivery ('each', the default): a stuck line is delivered ~10^5 times before
+   * software gives up, and one event per delivery would swamp the trace.
+   */
+  traceDeliveries?: 'each' | 'first-of-run';
 }
 
 interface Line {
@@ -79,6 +85,7 @@ export class IrqController {
   private readonly lines = new Map<number, Line>();
   readonly stormThreshold: number;
   private readonly entryNs: number;
+  private readonly traceEach: boolean;
   private delivering = false;
 
   constructor(
@@ -88,6 +95,7 @@ export class IrqController {
   ) {
     this.stormThreshold = opts.stormThreshold ?? 1000;
     this.entryNs = opts.entryNs ?? 500;
+    this.traceEach = (opts.traceDeliveries ?? 'each') === 'each';
   }
 
   private line(irq: number): Line {
@@ -190,7 +198,7 @@ export class IrqController {
           for (const h of [...l.handlers]) if (h.handler(n) === 'handled') handled = true;
           if (handled) l.stats.handled++;
           else l.stats.unhandled++;
-          this.tracer?.emit('hw', 'irq_deliver', { irq: n, handled });
+          if (this.traceEach || l.run === 0) this.tracer?.emit('hw', 'irq_deliver', { irq: n, handled });
           if (this.isAsserted(n)) {
             l.run++;
             if (l.run > l.stats.longestAssertedRun) l.stats.longestAssertedRun = l.run;

@@ -197,7 +197,7 @@ export class Kernel implements KernelApi {
     this.bus = new MmioBus(tracer);
     // The controller only delivers; deciding that a line is stuck is note_interrupt's job (irq-desc.ts).
     // Its own safety net sits well above the kernel's 100 000-delivery window.
-    this.irq = new IrqController(this.clock, tracer, { stormThreshold: 4 * SPURIOUS_WINDOW });
+    this.irq = new IrqController(this.clock, tracer, { stormThreshold: 4 * SPURIOUS_WINDOW, traceDeliveries: 'first-of-run' });
     this.buildHardware(opts.rockchipBeyondDteBase);
     this.rockchip = new RockchipIommuDriver(this, this.core, preset.rockchipMatch, preset.rockchipOpsScope, preset.rockchipStallAcksStaleFault);
     this.ipmmu = new IpmmuDriver(this, this.core, preset.ipmmuFree, preset.ipmmuAllowlist);

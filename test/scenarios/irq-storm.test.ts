@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { loadScenarioFile } from '../../src/scenario/loader.js';
 import { runScenario, type RunResult } from '../../src/scenario/runner.js';
 import { setupScenarioLayers } from '../../src/scenario/setup.js';
+import { loadBoard } from '../../src/board/profiles.js';
 
 const file = join(import.meta.dirname, '../../scenarios/001-rockchip-guide/irq-storm-wrong-irq.yaml');
 
@@ -39,6 +40,20 @@ describe('IRQ storm from a wrong IOMMU interrupt number (seed 001 problem 4)', (
     expect(r.log.slice(i, j).some((l) => l.endsWith('handlers:'))).toBe(true);
     // the IOMMU driver never saw its fault
     expect(r.log.some((l) => l.includes('Page fault at'))).toBe(false);
+  });
+
+  it('reads the shared line from the real device tree: VOP2 and its MMU both on SPI 148', () => {
+    const b = loadBoard({ profile: 'rk3568' });
+    expect(b.masters.find((m) => m.name === 'fe040000.vop')?.interrupts).toEqual([148]);
+    expect(b.iommus.find((i) => i.name === 'fe043e00.iommu')?.interrupts).toEqual([148]);
+  });
+
+  it('is deterministic and keeps the trace small (one event per asserted run, not per delivery)', () => {
+    const a = run();
+    const b = run();
+    expect(JSON.stringify(a.log)).toBe(JSON.stringify(b.log));
+    expect(a.events.length).toBe(b.events.length);
+    expect(a.events.filter((e) => e.type === 'irq_deliver').length).toBeLessThan(10);
   });
 
   it('the right number (or no injection) makes the same access an ordinary, reported page fault', () => {
