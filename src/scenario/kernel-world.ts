@@ -177,7 +177,16 @@ export function registerKernelSteps(): void {
   reg('domain_alloc', (w, s, ctx) => {
     const k = K(w);
     const d = dev(w, s.dev, ctx, 'dev');
-    if (!d.iommuFwspec) throw ctx.error('dev', `${s.dev} has no IOMMU (probe first, or it sits behind none)`);
+    if (!d.iommuFwspec) {
+      const behind = (d.board as { iommus?: unknown[] } | undefined)?.iommus?.length;
+      if (!behind) throw ctx.error('dev', `${s.dev} sits behind no IOMMU on this board`);
+      // iommu_paging_domain_alloc: !dev_has_iommu(dev) -> ERR_PTR(-ENODEV) (iommu.c). The device lost its
+      // IOMMU to the mechanism (probe not run yet, IOMMU probe or default-domain failure): a failure the
+      // caller sees, not a mistake in the scenario.
+      const why = k.probed || k.iommuDevices.size ? 'its IOMMU probe or default domain failed' : 'no probe has run yet';
+      w.fail('iommu', 'alloc-failed', `iommu_paging_domain_alloc(${s.dev}) returned -ENODEV (${why})`);
+      return;
+    }
     const dom = k.core.domainAlloc(d, s.type ?? 'unmanaged');
     if (!dom) {
       w.fail('iommu', 'alloc-failed', `domain allocation for ${s.dev} failed`);

@@ -74,6 +74,17 @@ describe('flips: one field changes, the outcome follows the mechanism', () => {
     expect(run('ipmmu-split-block-unmap.yaml', ['steps.6.iova=0x203000']).outcome).toBe('ok');
   });
 
+  it('swiotlb=force: io-pgtable sees its table page DMA-mapped at a bounce slot, no context, no domain (-ENODEV)', () => {
+    const r = run('ipmmu-split-block-unmap.yaml', ['cmdline=swiotlb=force']);
+    // __arm_lpae_alloc_pages: dma != virt_to_phys -> "Cannot accommodate DMA translation for IOMMU page
+    // tables"; the default domain fails, the device leaves its group, and a later
+    // iommu_paging_domain_alloc finds no IOMMU: -ENODEV. Steps that need the domain are skipped.
+    expect(r.log.some((l) => l.includes('ipmmu-vmsa e67b0000.iommu: Cannot accommodate DMA translation for IOMMU page tables'))).toBe(true);
+    expect(r.outcome).toBe('alloc-failed');
+    expect(r.decisive?.message).toMatch(/-ENODEV/);
+    expect(r.output.some((l) => /step 4 \(iommu_map\) skipped/.test(l))).toBe(true);
+  });
+
   it('boot history decides a 4G board: ZONE_NORMAL used up -> DT below 4G; a short history -> bus error', () => {
     const long = run('npu-4g-boot-history.yaml');
     expect(long.outcome).toBe('ok');
