@@ -3,35 +3,15 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { main } from '../../src/cli/main.js';
+import { cli } from '../support/cli.js';
 
 const FIX = new URL('../fixtures/dtb/', import.meta.url);
-
-async function run(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const o = vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => {
-    out += String(s);
-    return true;
-  });
-  const e = vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => {
-    err += String(s);
-    return true;
-  });
-  try {
-    const code = await main(args);
-    return { code, out, err };
-  } finally {
-    o.mockRestore();
-    e.mockRestore();
-  }
-}
 
 afterEach(() => vi.restoreAllMocks());
 
 describe('iommu-lab board', () => {
   it('prints RAM, zones, IOMMUs and masters of a profile', async () => {
-    const r = await run(['board', 'rk3568', '--ram', '4G']);
+    const r = await cli(['board', 'rk3568', '--ram', '4G']);
     expect(r.code).toBe(0);
     expect(r.out).toContain('  [mem 0x00000001f0000000-0x00000001ffffffff]  256M');
     expect(r.out).toContain('  DMA32    empty');
@@ -42,7 +22,7 @@ describe('iommu-lab board', () => {
   });
 
   it('reads a .dtb file and gives JSON with hex addresses', async () => {
-    const r = await run(['board', new URL('r8a77951-salvator-x.dtb', FIX).pathname, '--json']);
+    const r = await cli(['board', new URL('r8a77951-salvator-x.dtb', FIX).pathname, '--json']);
     expect(r.code).toBe(0);
     const j = JSON.parse(r.out);
     expect(j.source).toBe('dtb');
@@ -74,14 +54,14 @@ describe('iommu-lab board', () => {
         "    iommus: ['&/iommu@fde4b000']",
       ].join('\n'),
     );
-    const r = await run(['board', new URL('rk3568-rock-3b.dtb', FIX).pathname, '--ram', '8G', '--add', add, '--json']);
+    const r = await cli(['board', new URL('rk3568-rock-3b.dtb', FIX).pathname, '--ram', '8G', '--add', add, '--json']);
     expect(r.code).toBe(0);
     const j = JSON.parse(r.out);
     expect(j.iommus.find((i: { name: string }) => i.name === 'fde4b000.iommu').masters).toEqual(['fde40000.npu']);
   });
 
   it('applies a named addition set to a .dtb', async () => {
-    const r = await run(['board', new URL('rk3568-rock-3b.dtb', FIX).pathname, '--ram', '8G', '--add', 'rk3568-npu']);
+    const r = await cli(['board', new URL('rk3568-rock-3b.dtb', FIX).pathname, '--ram', '8G', '--add', 'rk3568-npu']);
     expect(r.code).toBe(0);
     expect(r.out).toMatch(/fde4b000\.iommu .*\n.*IP v1\.0\n +master fde40000\.npu/);
     expect(r.out).toContain('  Normal   [mem 0x0000000100000000-0x00000001ffffffff]');
@@ -89,14 +69,14 @@ describe('iommu-lab board', () => {
 
   it('exits 2 with one line for bad input', async () => {
     for (const args of [['board', 'nosuchboard'], ['board', 'rk3568', '--ram', 'lots'], ['board', '/nonexistent.dtb']]) {
-      const r = await run(args);
+      const r = await cli(args);
       expect(r.code).toBe(2);
       expect(r.err.trim().split('\n')).toHaveLength(1);
       expect(r.err).toMatch(/^iommu-lab: error: /);
     }
     const bad = join(mkdtempSync(join(tmpdir(), 'iommu-lab-board-')), 'bad.dtb');
     writeFileSync(bad, Buffer.from('not a device tree at all, just text padding it out'));
-    const r = await run(['board', bad]);
+    const r = await cli(['board', bad]);
     expect(r.code).toBe(2);
     expect(r.err).toMatch(/bad\.dtb: offset 0x0: bad magic/);
   });

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { cli } from './run-helpers.js';
+import { cli } from '../support/cli.js';
 
 const OVERWRITTEN = join(fileURLToPath(new URL('../fixtures/scenario/lib/', import.meta.url)), 'overwritten.yaml');
 

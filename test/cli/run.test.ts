@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { cli } from './run-helpers.js';
+import { cli } from '../support/cli.js';
 import { listScenarioFiles } from '../../src/scenario/library.js';
 
 const LIB = fileURLToPath(new URL('../fixtures/scenario/lib/', import.meta.url));

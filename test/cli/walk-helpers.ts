@@ -1,33 +1,6 @@
-/** Run the CLI in-process and capture what it prints. */
-import { vi } from 'vitest';
-import { main } from '../../src/cli/main.js';
+/** Small helpers shared by the walk/decode CLI tests. */
 
-export interface CliRun {
-  code: number;
-  out: string;
-  err: string;
-}
-
-export async function cli(args: string[]): Promise<CliRun> {
-  let out = '';
-  let err = '';
-  const o = vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => {
-    out += String(s);
-    return true;
-  });
-  const e = vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => {
-    err += String(s);
-    return true;
-  });
-  try {
-    const code = await main(args);
-    return { code, out, err };
-  } finally {
-    o.mockRestore();
-    e.mockRestore();
-  }
-}
-
+/** A number from the oracle files, which write addresses as hex strings or plain numbers. */
 export function h(v: string | number): number {
   return typeof v === 'number' ? v : Number(BigInt(v));
 }

@@ -7,7 +7,8 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { formatNames } from '../../src/formats/index.js';
-import { cli, h } from './walk-helpers.js';
+import { cli } from '../support/cli.js';
+import { h } from './walk-helpers.js';
 
 const fx = join(import.meta.dirname, '../fixtures/dumps');
 

@@ -15,7 +15,7 @@ import { buildTranscript } from '../../src/dump/transcript-writer.js';
 import { formatNames, getFormat } from '../../src/formats/index.js';
 import { IOMMU_READ, IOMMU_WRITE, type FormatConfig } from '../../src/formats/types.js';
 import { FRAME_SIZE, PhysMem } from '../../src/mem/phys-mem.js';
-import { cli } from './walk-helpers.js';
+import { cli } from '../support/cli.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'iommu-lab-rt-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

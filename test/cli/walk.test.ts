@@ -13,7 +13,7 @@ import { buildElfCore, loadsFromPhysMem } from '../../src/dump/elf-writer.js';
 import { buildTranscript } from '../../src/dump/transcript-writer.js';
 import { PhysMem } from '../../src/mem/phys-mem.js';
 import { formatNames } from '../../src/formats/index.js';
-import { cli } from './walk-helpers.js';
+import { cli } from '../support/cli.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'iommu-lab-walk-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { buildElfCore, loadsFromPhysMem } from '../../src/dump/elf-writer.js';
 import { PhysMem } from '../../src/mem/phys-mem.js';
-import { cli } from '../cli/walk-helpers.js';
+import { cli } from '../support/cli.js';
 import { LINEAR_BASE, buildSmmuMemory } from '../formats/smmuv3-helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'iommu-lab-auto-'));

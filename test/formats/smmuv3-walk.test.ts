@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { buildElfCore, loadsFromPhysMem } from '../../src/dump/elf-writer.js';
-import { cli } from '../cli/walk-helpers.js';
+import { cli } from '../support/cli.js';
 import { LINEAR_BASE, LINEAR_CFG, TWOLVL_BASE, TWOLVL_CFG, buildSmmuMemory } from './smmuv3-helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'iommu-lab-smmu-'));

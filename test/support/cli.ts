@@ -1,8 +1,14 @@
+/** Run the CLI in-process through main(), capturing what it writes to stdout and stderr. */
 import { vi } from 'vitest';
 import { main } from '../../src/cli/main.js';
 
-/** Run the CLI in-process, capturing stdout and stderr. */
-export async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
+export interface CliRun {
+  code: number;
+  out: string;
+  err: string;
+}
+
+export async function cli(args: string[]): Promise<CliRun> {
   let out = '';
   let err = '';
   const o = vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => {
