@@ -751,11 +751,12 @@ export class Kernel implements KernelApi {
    * `chunks` lists every block of a remapped buffer.
    */
   dmaAllocCoherent(dev: LinuxDevice, size: number, gfpIn: number): { cpu: number | null; dma: number; chunks?: PageChunk[] } {
+    const attrsGfp = gfpIn & ~(GFP.__GFP_DMA | GFP.__GFP_DMA32 | GFP.__GFP_HIGHMEM);
     if (!dev.dmaIommu) {
-      const r = this.direct.alloc(dev, size, gfpIn);
+      const r = this.direct.alloc(dev, size, attrsGfp);
       return { cpu: r.cpuPhys, dma: r.dma };
     }
-    const gfp = (gfpIn & ~(GFP.__GFP_DMA | GFP.__GFP_DMA32 | GFP.__GFP_HIGHMEM)) | GFP.__GFP_ZERO;
+    const gfp = attrsGfp | GFP.__GFP_ZERO;
     const failed = (why: string) => {
       this.tracer.emit('dma', 'coherent_alloc_failed', { dev: dev.name, size, failure: 'alloc-failed', message: `dma_alloc_coherent: ${why}` });
       return { cpu: null, dma: DMA_MAPPING_ERROR };

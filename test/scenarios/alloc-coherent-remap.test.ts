@@ -75,3 +75,31 @@ describe('dma_alloc_coherent through dma-iommu', () => {
     expect(m?.data.mappedSize).toBe(0x3000);
   });
 });
+
+describe('dma_alloc_coherent through dma-direct', () => {
+  it('a caller\'s __GFP_DMA32 is dropped by dma_alloc_attrs (mapping.c:615): the zone follows the coherent mask', () => {
+    const text = `title: coherent direct
+board:
+  profile: rk3568
+  ram: 8G
+kernel: v6.12
+cmdline: "iommu.passthrough=1"
+steps:
+  - op: probe
+  - op: dma_set_mask
+    dev: fde40000.npu
+    bits: 40
+  - op: dma_alloc_coherent
+    dev: fde40000.npu
+    size: 4K
+    gfp: GFP_KERNEL | __GFP_DMA32
+    as: buf
+`;
+    const r = runScenario(loadScenarioText(text, 'direct.yaml'));
+    expect(r.outcome).toBe('ok');
+    const ev = r.events.find((e) => e.type === 'dma_alloc_coherent');
+    // 40-bit coherent mask: dma_direct_optimal_gfp_mask adds no zone flag, so GFP_KERNEL's first choice
+    // on an 8 GiB board is ZONE_NORMAL, above 4 GiB — which a kept __GFP_DMA32 would have forbidden.
+    expect(Number(ev?.data.phys)).toBeGreaterThanOrEqual(2 ** 32);
+  });
+});
