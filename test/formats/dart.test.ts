@@ -1,10 +1,11 @@
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { PhysMem } from '../../src/mem/phys-mem.js';
 import { appleDart2Format, appleDartFormat, dartTtbrRegister, decodeDartTtbr } from '../../src/formats/dart.js';
 import { getFormat } from '../../src/formats/index.js';
 import { EEXIST, EINVAL, ERANGE, IOMMU_CACHE, IOMMU_READ, IOMMU_WRITE, type PageTableFormat } from '../../src/formats/types.js';
-import { BumpHost, CoreMem, ListHost, h, h64, loadCase, memFor } from './rockchip-dart-oracle.js';
+import { BumpHost, ListHost, memFor } from './rockchip-dart-oracle.js';
+import { hx, hx64, loadOracleCase, openOracleCore } from './oracle.js';
 
 const CASES: [string, PageTableFormat][] = [
   ['dart-t8020-16k-ias32-oas36', appleDartFormat],
@@ -13,24 +14,25 @@ const CASES: [string, PageTableFormat][] = [
 
 for (const [stem, format] of CASES) {
   describe(`${format.name} oracle ${stem}`, () => {
-    const c = loadCase(stem);
-    const core = CoreMem.load(stem);
+    const c = loadOracleCase(stem);
+    const core = openOracleCore(c);
+    afterAll(() => core.close());
     const cfg = format.resolveConfig({ granule: c.config.granule, ias: c.config.ias, oas: c.config.oas });
-    const root = h(c.root);
-    const ttbr = (c.registers.ttbr as string[]).map(h);
+    const root = hx(c.root);
+    const ttbr = (c.registers.ttbr as string[]).map(hx);
 
     it('resolves the geometry the kernel computed', () => {
       expect(c.format).toBe(format.name);
       expect(cfg.bitsPerLevel).toBe(c.config.bits_per_level);
       expect(cfg.tblBits).toBe(c.config.tbl_bits);
       expect(cfg.nTtbrs).toBe(c.config.n_ttbrs);
-      expect(cfg.pgsizeBitmap).toBe(h(c.config.pgsize_bitmap as string));
+      expect(cfg.pgsizeBitmap).toBe(hx(c.config.pgsize_bitmap as string));
       expect(format.resolveConfig({}).oas).toBe(c.config.oas);
     });
 
     it('encodes and decodes TTBR registers for t8020/t6000 and t8110', () => {
-      const r8020 = (c.registers.ttbr_reg_t8020_t6000 as string[]).map(h);
-      const r8110 = (c.registers.ttbr_reg_t8110 as string[]).map(h);
+      const r8020 = (c.registers.ttbr_reg_t8020_t6000 as string[]).map(hx);
+      const r8110 = (c.registers.ttbr_reg_t8110 as string[]).map(hx);
       ttbr.forEach((pa, i) => {
         expect(dartTtbrRegister(pa, 't8020')).toBe(r8020[i]);
         expect(dartTtbrRegister(pa, 't8110')).toBe(r8110[i]);
@@ -46,19 +48,19 @@ for (const [stem, format] of CASES) {
     it('walks every final probe to the kernel answer, step by step', () => {
       let checked = 0;
       for (const p of c.probes.filter((q) => q.final)) {
-        const iova = h(p.iova);
+        const iova = hx(p.iova);
         const r = format.walk(core, { roots: ttbr, cfg }, iova);
         if (p.outside_ias) {
           expect(r.fault).toBe('outside-ias');
           continue;
         }
-        const want = h(p.phys);
+        const want = hx(p.phys);
         expect(r.phys ?? 0, p.iova).toBe(want);
         if (want === 0) expect(r.fault).toBe('translation');
         expect(r.steps.length, p.iova).toBe(p.walk.length);
         p.walk.forEach((s, i) => {
-          const [lo, hi] = h64(s.pte);
-          expect(r.steps[i]).toEqual({ level: s.level, tableAddr: h(s.table), index: s.index, entryAddr: h(s.pte_addr), entryLo: lo, entryHi: hi, kind: s.kind });
+          const [lo, hi] = hx64(s.pte);
+          expect(r.steps[i]).toEqual({ level: s.level, tableAddr: hx(s.table), index: s.index, entryAddr: hx(s.pte_addr), entryLo: lo, entryHi: hi, kind: s.kind });
         });
         if (want !== 0) {
           const lo = core.read32(want - (want % 8));
@@ -73,7 +75,7 @@ for (const [stem, format] of CASES) {
       const addrs = [...ttbr];
       for (const op of c.ops) {
         if (op.table_allocs === 0) continue;
-        const at = root + (Math.floor(h(op.iova) / 2 ** 25) & 0x7ff) * 8;
+        const at = root + (Math.floor(hx(op.iova) / 2 ** 25) & 0x7ff) * 8;
         addrs.push(format.describeEntry(1, core.read32(at), core.read32(at + 4), cfg).address!);
       }
       const mem = memFor(c);
@@ -84,11 +86,11 @@ for (const [stem, format] of CASES) {
       expect(pt.registers().TTBR1).toBe('0x0');
       for (const op of c.ops) {
         if (op.op === 'map_pages') {
-          const r = pt.mapPages(h(op.iova), h(op.paddr!), h(op.pgsize), op.pgcount, op.prot!);
+          const r = pt.mapPages(hx(op.iova), hx(op.paddr!), hx(op.pgsize), op.pgcount, op.prot!);
           expect(r.ret, `op ${op.op_index}`).toBe(op.ret);
-          expect(r.mapped).toBe(h(op.mapped!));
+          expect(r.mapped).toBe(hx(op.mapped!));
         } else if (op.op === 'unmap_pages') {
-          expect(pt.unmapPages(h(op.iova), h(op.pgsize), op.pgcount)).toBe(h(op.unmapped!));
+          expect(pt.unmapPages(hx(op.iova), hx(op.pgsize), op.pgcount)).toBe(hx(op.unmapped!));
         }
       }
       expect(host.allocated).toBe(addrs.length);
@@ -97,7 +99,7 @@ for (const [stem, format] of CASES) {
       const warns = c.kernel_messages.filter((m) => m.kind === 'WARN').map((m) => ({ file: m.file, line: m.line, cond: m.cond }));
       expect(host.warnings).toEqual(warns);
       expect(host.tlbPages).toBe(c.ops.reduce((s, o) => s + o.tlb_add_page, 0));
-      for (const p of c.probes) expect(pt.iovaToPhys(h(p.iova)), p.iova).toBe(h(p.phys));
+      for (const p of c.probes) expect(pt.iovaToPhys(hx(p.iova)), p.iova).toBe(hx(p.phys));
       pt.free();
       expect(new Set(host.freed)).toEqual(new Set(addrs));
     });
@@ -107,9 +109,9 @@ for (const [stem, format] of CASES) {
       expect(e.problems).toEqual([]);
       expect(e.mappings).toContainEqual({ iova: 0x5fec000, phys: 0x880000000, size: 0x28000, prot: IOMMU_READ | IOMMU_WRITE });
       for (const p of c.probes.filter((q) => q.final && !q.outside_ias)) {
-        const iova = h(p.iova);
+        const iova = hx(p.iova);
         const run = e.mappings.find((m) => iova >= m.iova && iova < m.iova + m.size);
-        expect(run ? run.phys + (iova - run.iova) : 0, p.iova).toBe(h(p.phys));
+        expect(run ? run.phys + (iova - run.iova) : 0, p.iova).toBe(hx(p.phys));
       }
     });
   });

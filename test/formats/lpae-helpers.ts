@@ -1,57 +1,21 @@
 /**
- * Helpers for the LPAE tests: the oracle JSON (iommu-lab-oracle/1, see test/fixtures/oracle/README.md),
- * its hex strings, and a TableHost over PhysMem that hands out table pages with a bump pointer and
+ * Helpers for the LPAE tests: the LPAE fields of the oracle JSON (the common part is in ./oracle.ts),
+ * and a TableHost over PhysMem that hands out table pages with a bump pointer and
  * records every callback the format makes.
  */
-import { readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { PhysMem } from '../../src/mem/phys-mem.js';
 import type { TableHost } from '../../src/formats/types.js';
+import { loadOracleCase, type OracleCase, type OracleOp } from './oracle.js';
 
-export const ORACLE_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'oracle');
-
-export interface LpaeOracleStep {
-  level: number;
-  table: string;
-  index: number;
-  pte_addr: string;
-  pte: string;
-  kind: string;
-}
-export interface LpaeOracleProbe {
-  iova: string;
-  phys: string;
-  tag: string;
-  after_op: number;
-  final: boolean;
-  outside_ias: boolean;
-  left_dump: boolean;
-  walk: LpaeOracleStep[];
-}
-export interface LpaeOracleOp {
-  op_index: number;
-  op: 'map_pages' | 'unmap_pages' | 'poke';
-  iova: string;
-  paddr?: string;
-  pgsize: string;
-  pgcount: number;
-  prot?: number;
-  ret?: number;
-  mapped?: string;
-  unmapped?: string;
-  table_allocs: number;
+/** The LPAE cases also count table frees and walk flushes, and poke raw words. */
+export interface LpaeOracleOp extends OracleOp {
   table_frees: number;
-  tlb_add_page: number;
   tlb_flush_walk: number;
   phys?: string;
   width?: number;
   value?: string;
 }
-export interface LpaeOracleCase {
-  case: string;
-  format: string;
-  core: string;
+export interface LpaeOracleCase extends OracleCase<LpaeOracleOp> {
   config: {
     granule: number;
     pgsize_bitmap: string;
@@ -65,30 +29,11 @@ export interface LpaeOracleCase {
     pgd_bits: number;
     pgd_size: number;
   };
-  registers: Record<string, unknown>;
-  root: string;
-  memory: { region: string; phys: string; size: string }[];
-  ops: LpaeOracleOp[];
-  probes: LpaeOracleProbe[];
-  kernel_messages: { op: number; kind: string; file?: string; line?: number; cond?: string; text?: string }[];
   stats: Record<string, number>;
 }
 
-/** A hex string of the oracle as a number (they are all < 2^53 where we use them this way). */
-export function hx(s: string): number {
-  const n = Number(BigInt(s));
-  if (!Number.isSafeInteger(n)) throw new Error(`hex ${s} beyond 2^53`);
-  return n;
-}
-
-/** A 64-bit hex string as [lo, hi]. */
-export function hx64(s: string): [number, number] {
-  const b = BigInt(s);
-  return [Number(b & 0xffffffffn), Number(b >> 32n)];
-}
-
 export function loadLpaeCase(stem: string): LpaeOracleCase {
-  return JSON.parse(readFileSync(join(ORACLE_DIR, `${stem}.json`), 'utf8')) as LpaeOracleCase;
+  return loadOracleCase<LpaeOracleCase>(stem);
 }
 
 export interface Recorded {

@@ -6,12 +6,11 @@
  *     every callback count and every WARN.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { join } from 'node:path';
-import { openDump, type Dump } from '../../src/dump/index.js';
 import { getFormat } from '../../src/formats/index.js';
 import type { LpaeConfig } from '../../src/formats/lpae.js';
 import { PhysMem } from '../../src/mem/phys-mem.js';
-import { BumpHost, ORACLE_DIR, entryHex, hx, loadLpaeCase } from './lpae-helpers.js';
+import { BumpHost, entryHex, loadLpaeCase } from './lpae-helpers.js';
+import { hx, openOracleCore } from './oracle.js';
 
 const CASES = ['lpae-s1-4k-ias48-oas48', 'lpae-s2-4k-ias48-oas48', 'lpae32-s1-4k-ias32-oas40'];
 
@@ -26,7 +25,7 @@ describe.each(CASES)('oracle case %s', (stem) => {
     coherentWalk: c.config.coherent_walk,
     pgsizeBitmap: hx(c.config.pgsize_bitmap),
   }) as LpaeConfig;
-  const dump: Dump = openDump(join(ORACLE_DIR, c.core));
+  const dump = openOracleCore(c);
   afterAll(() => dump.close());
   const root = hx(c.root);
 

@@ -1,117 +1,11 @@
 /**
  * Test helpers for the Rockchip and DART oracle cases (test/fixtures/oracle/, copied from the kernel-built
- * samples): a minimal ELF64 core reader (PT_LOAD by p_paddr) good enough for these fixtures, the JSON
- * schema's hex strings, and a TableHost that records what the format asked for.
+ * samples; the case JSON and core are read by ./oracle.ts): TableHosts that record what the format asked
+ * for, and PhysMem shaped like the case's memory.
  */
-import { readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { ACCESS_FAULT, PhysMem, type MemReader } from '../../src/mem/phys-mem.js';
+import { PhysMem } from '../../src/mem/phys-mem.js';
 import type { TableHost } from '../../src/formats/types.js';
-
-export const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'oracle');
-
-export interface OracleStep {
-  level: number;
-  table: string;
-  index: number;
-  pte_addr: string;
-  pte: string;
-  kind: string;
-}
-export interface OracleProbe {
-  iova: string;
-  phys: string;
-  tag: string;
-  after_op: number;
-  final: boolean;
-  outside_ias: boolean;
-  left_dump: boolean;
-  walk: OracleStep[];
-}
-export interface OracleOp {
-  op_index: number;
-  op: 'map_pages' | 'unmap_pages' | 'poke';
-  iova: string;
-  paddr?: string;
-  pgsize: string;
-  pgcount: number;
-  prot?: number;
-  ret?: number;
-  mapped?: string;
-  unmapped?: string;
-  table_allocs: number;
-  tlb_add_page: number;
-}
-export interface OracleCase {
-  format: string;
-  config: Record<string, unknown> & { granule: number; ias: number; oas: number };
-  registers: Record<string, unknown>;
-  root: string;
-  memory: { region: string; phys: string; size: string }[];
-  ops: OracleOp[];
-  probes: OracleProbe[];
-  kernel_messages: { op: number; kind: string; file?: string; line?: number; cond?: string; text?: string }[];
-}
-
-export function h(s: string): number {
-  const n = Number(BigInt(s));
-  if (!Number.isSafeInteger(n)) throw new Error(`hex ${s} beyond 2^53`);
-  return n;
-}
-
-/** A 64-bit hex string as [lo, hi]. */
-export function h64(s: string): [number, number] {
-  const b = BigInt(s);
-  return [Number(b & 0xffffffffn), Number(b >> 32n)];
-}
-
-export function loadCase(stem: string): OracleCase {
-  return JSON.parse(readFileSync(join(FIXTURES, `${stem}.json`), 'utf8')) as OracleCase;
-}
-
-interface Segment {
-  paddr: number;
-  size: number;
-  data: DataView;
-}
-
-/** The PT_LOAD segments of an ELF64 little-endian core, readable by physical address. */
-export class CoreMem implements MemReader {
-  readonly segments: Segment[] = [];
-
-  constructor(buf: Buffer) {
-    if (buf.readUInt32BE(0) !== 0x7f454c46 || buf[4] !== 2 || buf[5] !== 1) throw new Error('not an ELF64 LE file');
-    const phoff = Number(buf.readBigUInt64LE(0x20));
-    const phentsize = buf.readUInt16LE(0x36);
-    const phnum = buf.readUInt16LE(0x38);
-    for (let i = 0; i < phnum; i++) {
-      const p = phoff + i * phentsize;
-      if (buf.readUInt32LE(p) !== 1) continue; // PT_LOAD
-      const offset = Number(buf.readBigUInt64LE(p + 8));
-      const paddr = Number(buf.readBigUInt64LE(p + 24));
-      const filesz = Number(buf.readBigUInt64LE(p + 32));
-      this.segments.push({ paddr, size: filesz, data: new DataView(buf.buffer, buf.byteOffset + offset, filesz) });
-    }
-  }
-
-  static load(stem: string): CoreMem {
-    return new CoreMem(readFileSync(join(FIXTURES, `${stem}.core`)));
-  }
-
-  private seg(addr: number, len: number): Segment | undefined {
-    return this.segments.find((s) => addr >= s.paddr && addr + len <= s.paddr + s.size);
-  }
-
-  read32(addr: number): number {
-    const s = this.seg(addr, 4);
-    return s ? s.data.getUint32(addr - s.paddr, true) : ACCESS_FAULT;
-  }
-
-  isBacked(addr: number, len: number): boolean {
-    return this.seg(addr, len) !== undefined;
-  }
-}
+import { hx, type OracleCase } from './oracle.js';
 
 /** A host over PhysMem handing out table addresses from a list (the oracle's order), recording calls. */
 export class ListHost implements TableHost {
@@ -172,5 +66,5 @@ export class BumpHost implements TableHost {
 }
 
 export function memFor(c: OracleCase): PhysMem {
-  return new PhysMem(c.memory.map((m) => ({ base: h(m.phys), size: h(m.size), name: m.region })));
+  return new PhysMem(c.memory.map((m) => ({ base: hx(m.phys), size: hx(m.size), name: m.region })));
 }

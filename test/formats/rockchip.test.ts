@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { PhysMem } from '../../src/mem/phys-mem.js';
 import {
@@ -12,35 +12,37 @@ import {
 } from '../../src/formats/rockchip.js';
 import { getFormat } from '../../src/formats/index.js';
 import { EADDRINUSE, IOMMU_CACHE, IOMMU_NOEXEC, IOMMU_READ, IOMMU_WRITE, type PageTableFormat } from '../../src/formats/types.js';
-import { BumpHost, CoreMem, ListHost, h, loadCase, memFor } from './rockchip-dart-oracle.js';
+import { BumpHost, ListHost, memFor } from './rockchip-dart-oracle.js';
+import { hx, loadOracleCase, openOracleCore } from './oracle.js';
 
 const STEM = 'rockchip-v2-above-4g';
 
 describe('rockchip-v2 oracle (kernel-built tables above 4 GiB)', () => {
-  const c = loadCase(STEM);
-  const core = CoreMem.load(STEM);
+  const c = loadOracleCase(STEM);
+  const core = openOracleCore(c);
+  afterAll(() => core.close());
   const v2 = rockchipVariants.v2;
   const cfg = rockchipV2Format.resolveConfig({});
-  const root = h(c.root);
+  const root = hx(c.root);
 
   it('resolves the config the case was built with', () => {
     expect(cfg.granule).toBe(c.config.granule);
     expect(cfg.ias).toBe(c.config.ias);
     expect(cfg.oas).toBe(c.config.oas);
-    expect(cfg.pgsizeBitmap).toBe(h(c.config.pgsize_bitmap as string));
+    expect(cfg.pgsizeBitmap).toBe(hx(c.config.pgsize_bitmap as string));
     expect(RK_IOMMU_PGSIZE_BITMAP).toBe(0x7ff000);
   });
 
   it('encodes and decodes the DTE_ADDR register as rk_iommu_enable writes it', () => {
-    expect(v2.dteAddrReg(h(c.registers.dt_dma as string))).toBe(h(c.registers.dte_addr as string));
-    expect(v2.decodeDteAddrReg(h(c.registers.dte_addr as string))).toBe(h(c.registers.dte_addr_decoded as string));
-    expect(rockchipV2Format.decodeRootRegister(h(c.registers.dte_addr as string), cfg)).toEqual([root]);
+    expect(v2.dteAddrReg(hx(c.registers.dt_dma as string))).toBe(hx(c.registers.dte_addr as string));
+    expect(v2.decodeDteAddrReg(hx(c.registers.dte_addr as string))).toBe(hx(c.registers.dte_addr_decoded as string));
+    expect(rockchipV2Format.decodeRootRegister(hx(c.registers.dte_addr as string), cfg)).toEqual([root]);
   });
 
   it('walks every final probe to the kernel answer, step by step', () => {
     let checked = 0;
     for (const p of c.probes.filter((q) => q.final)) {
-      const iova = h(p.iova);
+      const iova = hx(p.iova);
       const r = rockchipV2Format.walk(core, { roots: [root], cfg }, iova);
       if (p.outside_ias) {
         // The kernel silently drops IOVA bits above 31; hardware never sees such an IOVA.
@@ -48,17 +50,17 @@ describe('rockchip-v2 oracle (kernel-built tables above 4 GiB)', () => {
         expect(r.phys).toBeNull();
         continue;
       }
-      const want = h(p.phys);
+      const want = hx(p.phys);
       expect(r.phys ?? 0, p.iova).toBe(want);
       if (want === 0) expect(r.fault).toBe('translation');
       expect(r.steps.length, p.iova).toBe(p.walk.length);
       p.walk.forEach((s, i) => {
         const got = r.steps[i];
         expect(got.level).toBe(s.level);
-        expect(got.tableAddr).toBe(h(s.table));
+        expect(got.tableAddr).toBe(hx(s.table));
         expect(got.index).toBe(s.index);
-        expect(got.entryAddr).toBe(h(s.pte_addr));
-        expect(got.entryLo).toBe(h(s.pte));
+        expect(got.entryAddr).toBe(hx(s.pte_addr));
+        expect(got.entryLo).toBe(hx(s.pte));
         expect(got.entryHi).toBe(0);
         expect(got.kind).toBe(s.kind);
       });
@@ -76,7 +78,7 @@ describe('rockchip-v2 oracle (kernel-built tables above 4 GiB)', () => {
     // Table addresses in the harness's order: the DT, then the PT each allocating op installed.
     const addrs = [root];
     for (const op of c.ops) {
-      if (op.table_allocs > 0) addrs.push(v2.ptAddress(core.read32(root + rkDteIndex(h(op.iova)) * 4)));
+      if (op.table_allocs > 0) addrs.push(v2.ptAddress(core.read32(root + rkDteIndex(hx(op.iova)) * 4)));
     }
     const mem = memFor(c);
     const host = new ListHost(mem, addrs);
@@ -85,11 +87,11 @@ describe('rockchip-v2 oracle (kernel-built tables above 4 GiB)', () => {
     expect(pt.registers()).toEqual({ DTE_ADDR: c.registers.dte_addr });
     for (const op of c.ops) {
       if (op.op === 'map_pages') {
-        const r = pt.mapPages(h(op.iova), h(op.paddr!), h(op.pgsize), op.pgcount, op.prot!);
+        const r = pt.mapPages(hx(op.iova), hx(op.paddr!), hx(op.pgsize), op.pgcount, op.prot!);
         expect(r.ret, `op ${op.op_index}`).toBe(op.ret);
-        expect(r.mapped).toBe(h(op.mapped!));
+        expect(r.mapped).toBe(hx(op.mapped!));
       } else if (op.op === 'unmap_pages') {
-        expect(pt.unmapPages(h(op.iova), h(op.pgsize), op.pgcount)).toBe(h(op.unmapped!));
+        expect(pt.unmapPages(hx(op.iova), hx(op.pgsize), op.pgcount)).toBe(hx(op.unmapped!));
       }
     }
     expect(host.allocated).toBe(addrs.length);
@@ -98,8 +100,8 @@ describe('rockchip-v2 oracle (kernel-built tables above 4 GiB)', () => {
     expect(host.warnings.map((w) => w.cond)).toEqual(printks);
     expect(host.synced.length).toBe((c as unknown as { stats: { dma_sync_single_for_device: number } }).stats.dma_sync_single_for_device);
     for (const p of c.probes) {
-      expect(pt.iovaToPhys(h(p.iova)), p.iova).toBe(h(p.phys));
-      if (!p.outside_ias) expect(rockchipV2Format.walk(mem, { roots: pt.roots, cfg }, h(p.iova)).phys ?? 0).toBe(h(p.phys));
+      expect(pt.iovaToPhys(hx(p.iova)), p.iova).toBe(hx(p.phys));
+      if (!p.outside_ias) expect(rockchipV2Format.walk(mem, { roots: pt.roots, cfg }, hx(p.iova)).phys ?? 0).toBe(hx(p.phys));
     }
   });
 
@@ -112,9 +114,9 @@ describe('rockchip-v2 oracle (kernel-built tables above 4 GiB)', () => {
     // The 41-bit phys of call 8 lost bit 40 in the PTE.
     expect(e.mappings).toContainEqual({ iova: 0x30000000, phys: 0x2345678000, size: 0x1000, prot: 3 });
     for (const p of c.probes.filter((q) => q.final && !q.outside_ias)) {
-      const iova = h(p.iova);
+      const iova = hx(p.iova);
       const run = e.mappings.find((m) => iova >= m.iova && iova < m.iova + m.size);
-      expect(run ? run.phys + (iova - run.iova) : 0, p.iova).toBe(h(p.phys));
+      expect(run ? run.phys + (iova - run.iova) : 0, p.iova).toBe(hx(p.phys));
     }
   });
 });
