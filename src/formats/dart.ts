@@ -208,6 +208,10 @@ function field(iova: number, div: number, mask: number): number {
 class DartTable implements PageTable {
   private readonly g: Geometry;
   private readonly tmp = [0, 0];
+  /** Outputs of l2Frame: word index of the first L2 entry in the frame, and the entry count. */
+  private l2Word = 0;
+  private l2Count = 0;
+  private readonly oasLimit: number;
 
   /** host.mem when it is a PhysMem: iovaToPhys then walks its frames with 32-bit integer halves. */
   private readonly frames: PhysMem | undefined;
@@ -221,6 +225,46 @@ class DartTable implements PageTable {
   ) {
     this.g = geometry(cfg);
     this.frames = host.mem instanceof PhysMem ? host.mem : undefined;
+    this.oasLimit = 2 ** cfg.oas;
+  }
+
+  /**
+   * For map/unmap on a PhysMem: the frame holding the L2 entries [start, start + n) of iova, with
+   * n = min(pgcount, entries - start) (dart_map_pages / dart_unmap_pages, PD:262-265, 311-313), found
+   * with 32-bit halves as in iovaToPhys. Sets l2Word and l2Count. Undefined - and the caller takes the
+   * generic code, which handles every case and warning - when the L1 entry is zero, a frame was never
+   * written, or the entries do not all lie in one frame.
+   */
+  private l2Frame(mem: PhysMem, iova: number, pgcount: number): Uint32Array | undefined {
+    const { L, g } = this;
+    const ilo = iova >>> 0;
+    const ihi = ((iova - ilo) / TWO32) >>> 0;
+    const ts = g.tblShift;
+    const root = this.roots[(ts >= 32 ? ihi >>> (ts - 32) : (ilo >>> ts) | (ihi << (32 - ts))) & (g.nTtbrs - 1)];
+    if (root === undefined) return undefined;
+    const s1 = g.l1Shift;
+    const rl = root | 0;
+    const rh = Math.floor(root / TWO32);
+    const el = (rl + ((((ilo >>> s1) | (ihi << (32 - s1))) & (g.entries - 1)) << 3)) | 0;
+    const f1 = mem.frameAt(el >>> 0 < rl >>> 0 ? rh + 1 : rh, el);
+    if (f1 === undefined) return undefined;
+    const lo = f1[(el & 0xfff) >>> 2];
+    const hi = f1[((el & 0xfff) >>> 2) + 1];
+    if (lo === 0 && hi === 0) return undefined;
+    const ps = L.paShift;
+    let tl = lo & L.addrLoMask;
+    let th = hi & L.addrHiMask;
+    if (ps !== 0) {
+      th = (th << ps) | (tl >>> (32 - ps));
+      tl <<= ps;
+    }
+    const start = (ilo >>> g.l2Shift) & (g.entries - 1);
+    const n = Math.min(pgcount, g.entries - start);
+    const e2 = (tl + (start << 3)) | 0;
+    if (e2 >>> 0 < tl >>> 0 || (e2 & 0xfff) + n * 8 > 4096) return undefined;
+    this.l2Word = (e2 & 0xfff) >>> 2;
+    this.l2Count = n;
+    return mem.frameAt(th, e2);
   }
 
   registers(): Record<string, string> {
@@ -249,11 +293,15 @@ class DartTable implements PageTable {
       this.warn(242, 'pgsize != cfg->pgsize_bitmap');
       return { ret: -EINVAL, mapped: 0 };
     }
-    if (paddr >= 2 ** this.cfg.oas) {
+    if (paddr >= this.oasLimit) {
       this.warn(245, 'paddr >> cfg->oas');
       return { ret: -ERANGE, mapped: 0 };
     }
     if (!(prot & (IOMMU_READ | IOMMU_WRITE))) return { ret: -EINVAL, mapped: 0 };
+
+    // Fast path on a PhysMem with the L2 table present: the same checks and writes on one frame.
+    const f = this.frames === undefined ? undefined : this.l2Frame(this.frames, iova, pgcount);
+    if (f !== undefined && this.mapInFrame(f, paddr, pgsize, prot)) return { ret: 0, mapped: this.l2Count * pgsize };
 
     const l1At = this.l1EntryAddr(iova);
     let lo = mem.read32(l1At);
@@ -291,6 +339,24 @@ class DartTable implements PageTable {
     return { ret: 0, mapped: n * pgsize };
   }
 
+  /**
+   * dart_init_pte (PD:118-145) on the entries l2Frame found: false, writing nothing, when one of them
+   * is valid (the generic code then WARNs and returns -EEXIST).
+   */
+  private mapInFrame(f: Uint32Array, paddr: number, pgsize: number, prot: number): boolean {
+    const L = this.L;
+    const w = this.l2Word;
+    const n = this.l2Count;
+    for (let i = 0; i < n; i++) if (f[w + 2 * i] & VALID) return false;
+    const protBits = protToPte(L, prot) | BIT1 | VALID;
+    for (let i = 0; i < n; i++) {
+      paToField(L, paddr + i * pgsize, this.tmp);
+      f[w + 2 * i] = (this.tmp[0] | protBits) >>> 0;
+      f[w + 2 * i + 1] = (this.tmp[1] | SUBPAGE_FULL_HI) >>> 0;
+    }
+    return true;
+  }
+
   /** dart_unmap_pages (PD:292-333). */
   unmapPages(iova: number, pgsize: number, pgcount: number): number {
     const { L, g, host } = this;
@@ -298,6 +364,23 @@ class DartTable implements PageTable {
     if (pgsize !== this.cfg.pgsizeBitmap || !pgcount) {
       this.warn(301, 'pgsize != cfg->pgsize_bitmap || !pgcount');
       return 0;
+    }
+    const f = this.frames === undefined ? undefined : this.l2Frame(this.frames, iova, pgcount);
+    if (f !== undefined) {
+      // The loop below on one frame: clear each entry, queue its TLB invalidation, stop at a zero one.
+      const w = this.l2Word;
+      const n = this.l2Count;
+      let i = 0;
+      for (; i < n; i++) {
+        if (f[w + 2 * i] === 0 && f[w + 2 * i + 1] === 0) {
+          this.warn(318, '!pte');
+          break;
+        }
+        f[w + 2 * i] = 0;
+        f[w + 2 * i + 1] = 0;
+        host.tlbAddPage?.(iova + i * pgsize, pgsize);
+      }
+      return i * pgsize;
     }
     const l1At = this.l1EntryAddr(iova);
     const lo = mem.read32(l1At);

@@ -5,7 +5,8 @@
  * identical tables - built by the same map/unmap calls and then corrupted by the same pokes on the walk
  * path of mapped IOVAs (garbage pointers into holes, into never-written RAM, into another 4 GiB window,
  * tables straddling 4 GiB, blocks at odd levels) - and requires the same answer for every probe. Map and
- * unmap, which read and write entries through the frames too, must leave the same bytes in both memories.
+ * unmap, which read and write entries through the frames too, must leave the same bytes in both memories
+ * and make the same WARN and TLB callbacks.
  */
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
@@ -48,6 +49,14 @@ class Host implements TableHost {
     return pa;
   }
   freeTable(): void {}
+  /** Every WARN and TLB callback, in order: both paths must make the same calls. */
+  readonly calls: string[] = [];
+  warn(file: string, line: number): void {
+    this.calls.push(`warn ${file}:${line}`);
+  }
+  tlbAddPage(iova: number, granule: number): void {
+    this.calls.push(`tlb_add_page ${iova} ${granule}`);
+  }
 }
 
 // Tables start just below 4 GiB and continue above it; a second bank sits in another 4 GiB window, and
@@ -101,8 +110,10 @@ describe.each(CASES)('$name $cfg.granule: iovaToPhys over PhysMem frames = the g
         const fastMem = new PhysMem(BANKS);
         const plainMem = new PhysMem(BANKS);
         const base = only4k ? TABLE_BASE_4K : TABLE_BASE;
-        const fast = fmt.create(c.cfg, new Host(fastMem, base, only4k)) as PageTable;
-        const plain = fmt.create(c.cfg, new Host(new PlainView(plainMem), base, only4k)) as PageTable;
+        const fastHost = new Host(fastMem, base, only4k);
+        const plainHost = new Host(new PlainView(plainMem), base, only4k);
+        const fast = fmt.create(c.cfg, fastHost) as PageTable;
+        const plain = fmt.create(c.cfg, plainHost) as PageTable;
         // White-box: the fast table really took the frame path and the other did not.
         expect((fast as unknown as { frames?: unknown }).frames).toBe(fastMem);
         expect((plain as unknown as { frames?: unknown }).frames).toBeUndefined();
@@ -125,6 +136,7 @@ describe.each(CASES)('$name $cfg.granule: iovaToPhys over PhysMem frames = the g
             }
           }
         }
+        expect(fastHost.calls).toEqual(plainHost.calls);
         // map/unmap also read and write entries through the frames on a PhysMem: same bytes either way.
         expect(fastMem.frameNumbers()).toEqual(plainMem.frameNumbers());
         for (const fn of fastMem.frameNumbers()) expect(fastMem.frameWords(fn * 4096)).toEqual(plainMem.frameWords(fn * 4096));
