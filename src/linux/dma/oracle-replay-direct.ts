@@ -6,16 +6,12 @@ import { KLog } from './kmsg.js';
 import { hexU64, parseU64, dmaBitMask, DMA_MAPPING_ERROR } from './u64.js';
 import { parseSize } from '../../addr.js';
 import {
-  StepLog,
   asArr,
   asObj,
   hexField,
-  messagesOf,
-  numField,
-  parseMessages,
-  strField,
   MalformedTrace,
-  restrictTo,
+  startReplay,
+  strField,
   type Json,
   type JsonObject,
   type OracleMessage,
@@ -38,10 +34,8 @@ export function parseRangeMapDescription(text: string): BusDmaRegion[] | null {
 
 export function replayDirect(trace: JsonObject): ReplayResult {
   const cfg = asObj(trace.config, 'config');
-  const log = new StepLog();
+  const { log, expectedMsgs, pageSize } = startReplay(trace, cfg);
   const klog = new KLog();
-  const expectedMsgs = parseMessages(trace);
-  const pageSize = numField(cfg, 'page_size', 'config');
   const dramStart = parseU64(hexField(cfg, 'dram_start', 'config'));
   const dramEnd = parseU64(hexField(cfg, 'dram_end', 'config'));
   const zones = arm64Zones({
@@ -61,7 +55,7 @@ export function replayDirect(trace: JsonObject): ReplayResult {
     swiotlb_needed: zones.swiotlbNeeded,
   };
   const zonesExpected = trace.zones ? asObj(trace.zones, 'zones') : {};
-  log.add(-1, { fn: 'zones' }, { zones: zonesExpected, messages: messagesOf(expectedMsgs, -1) }, { zones: restrictTo(zonesExpected, zonesOurs), messages: messagesOf(klog.messages as OracleMessage[], -1) });
+  log.addSetup('zones', 'zones', zonesExpected, zonesOurs, expectedMsgs, klog.messages as OracleMessage[]);
 
   const capable = asArr(trace.capable ?? [], 'capable');
   const alloc = asArr(trace.alloc ?? [], 'alloc');

@@ -3,15 +3,13 @@ import { IovaDomain, IovaBug, type IovaNode } from './iova.js';
 import { DmaIovaCookie, type DmaIommuDevice } from './dma-iommu-iova.js';
 import { hexU64, parseU64 } from './u64.js';
 import {
-  StepLog,
   asArr,
   asObj,
   hexField,
+  MalformedTrace,
   messagesOf,
   numField,
-  parseMessages,
-  MalformedTrace,
-  restrictTo,
+  startReplay,
   type Json,
   type JsonObject,
   type OracleMessage,
@@ -37,11 +35,9 @@ function stateOf(d: IovaDomain): JsonObject {
 export function replayIova(trace: JsonObject): ReplayResult {
   const cfg = asObj(trace.config, 'config');
   const calls = asArr(trace.calls, 'calls');
-  const msgsExpected = parseMessages(trace);
+  const { log, expectedMsgs, pageSize } = startReplay(trace, cfg);
   const ourMsgs: OracleMessage[] = [];
-  const log = new StepLog();
 
-  const pageSize = numField(cfg, 'page_size', 'config');
   const granule = numField(cfg, 'granule', 'config');
   const startPfn = parseU64(hexField(cfg, 'start_pfn', 'config'));
   const deviceName = typeof cfg.device === 'string' ? cfg.device : 'dev';
@@ -69,7 +65,7 @@ export function replayIova(trace: JsonObject): ReplayResult {
     bug = true;
     ourMsgs.push({ call: -1, kind: 'BUG', level: 'emerg', file: e.file, line: e.line, cond: e.cond, text: `kernel BUG at ${e.file}:${e.line}!\n` });
   }
-  const initExpected = trace.init ? asObj(trace.init, 'init') : {};
+  const initExpected: JsonObject = trace.init ? asObj(trace.init, 'init') : {};
   const initOurs: JsonObject = { bug };
   if (cookie) {
     const d = cookie.iovad;
@@ -77,7 +73,7 @@ export function replayIova(trace: JsonObject): ReplayResult {
     initOurs.max32_alloc_size = h(d.maxAllocSize32);
   }
   initOurs.iova_rcache_range = h(IovaDomain.rcacheRange(pageSize));
-  log.add(-1, { fn: 'setup' }, { init: initExpected as Json, messages: messagesOf(msgsExpected, -1) }, { init: restrictTo(initExpected, initOurs), messages: messagesOf(ourMsgs, -1) });
+  log.addSetup('setup', 'init', initExpected, initOurs, expectedMsgs, ourMsgs);
 
   for (let i = 0; i < calls.length && cookie; i++) {
     const c = asObj(calls[i], `calls[${i}]`);
@@ -162,7 +158,7 @@ export function replayIova(trace: JsonObject): ReplayResult {
     for (const k of Object.keys(ours)) if (k in c || k === 'state') expected[k] = c[k] ?? null;
     // Fields the kernel recorded that we did not produce count as mismatches.
     for (const k of Object.keys(c)) if (!isInputField(k) && !(k in expected)) expected[k] = c[k];
-    expected.messages = messagesOf(msgsExpected, callNo);
+    expected.messages = messagesOf(expectedMsgs, callNo);
     ours.messages = messagesOf(ourMsgs, callNo);
     log.add(i, c, expected, ours);
   }

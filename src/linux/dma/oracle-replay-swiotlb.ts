@@ -15,16 +15,14 @@ import { Swiotlb, IO_TLB_SIZE, type DmaDir } from './swiotlb.js';
 import { DirectDma } from './direct.js';
 import { hexU64, parseU64, DMA_MAPPING_ERROR } from './u64.js';
 import {
-  StepLog,
   asArr,
   asObj,
   hexField,
+  MalformedTrace,
   messagesOf,
   numField,
-  parseMessages,
+  startReplay,
   strField,
-  MalformedTrace,
-  restrictTo,
   type Json,
   type JsonObject,
   type OracleMessage,
@@ -93,9 +91,7 @@ export function replaySwiotlb(trace: JsonObject): ReplayResult {
   const cfg = asObj(trace.config, 'config');
   const poolCfg = asObj(trace.pool, 'pool');
   const calls = asArr(trace.calls, 'calls');
-  const expectedMsgs = parseMessages(trace);
-  const log = new StepLog();
-  const pageSize = numField(cfg, 'page_size', 'config');
+  const { log, expectedMsgs, pageSize } = startReplay(trace, cfg);
   const base = parseU64(hexField(cfg, 'memblock_alloc_low_base', 'config'));
   const param = typeof cfg.swiotlb_param === 'string' ? cfg.swiotlb_param : null;
   const cpus = numField(cfg, 'num_possible_cpus', 'config');
@@ -135,7 +131,7 @@ export function replaySwiotlb(trace: JsonObject): ReplayResult {
     io_tlb_size: IO_TLB_SIZE,
     max_mapping_size: [...devices.values()].map((d) => h(pool.maxMappingSize(d))),
   };
-  log.add(-1, { fn: 'setup' }, { pool: poolCfg, messages: messagesOf(expectedMsgs, -1) }, { pool: restrictTo(poolCfg, setupOurs), messages: messagesOf(klog.messages as OracleMessage[], -1) });
+  log.addSetup('setup', 'pool', poolCfg, setupOurs, expectedMsgs, klog.messages as OracleMessage[]);
 
   const direct = new DirectDma({
     mem,

@@ -134,11 +134,36 @@ export function parseMessages(trace: JsonObject): OracleMessage[] {
   });
 }
 
+/** What every replay starts from: a step log, the kernel's messages, and the page size the trace ran with. */
+export interface ReplayStart {
+  log: StepLog;
+  expectedMsgs: OracleMessage[];
+  pageSize: number;
+}
+
+/** Reads `kernel_messages`, then `config.page_size` (the order in which a malformed trace is reported). */
+export function startReplay(trace: JsonObject, cfg: JsonObject): ReplayStart {
+  const expectedMsgs = parseMessages(trace);
+  return { log: new StepLog(), expectedMsgs, pageSize: numField(cfg, 'page_size', 'config') };
+}
+
 /** Collects steps and summarises them. */
 export class StepLog {
   readonly steps: ReplayStep[] = [];
   add(index: number, call: JsonObject, expected: JsonObject, ours: JsonObject): void {
     this.steps.push({ index, call, expected, ours });
+  }
+  /**
+   * Step -1, before the first call: the state the kernel recorded under `key` (ours cut down to its
+   * fields) and the messages printed while setting up (call -1).
+   */
+  addSetup(fn: string, key: string, expected: JsonObject, ours: JsonObject, expectedMsgs: OracleMessage[], ourMsgs: OracleMessage[]): void {
+    this.add(
+      -1,
+      { fn },
+      { [key]: expected, messages: messagesOf(expectedMsgs, -1) },
+      { [key]: restrictTo(expected, ours), messages: messagesOf(ourMsgs, -1) },
+    );
   }
   result(kind: string, calls: number): ReplayResult {
     let matched = 0;
@@ -147,18 +172,11 @@ export class StepLog {
       if (matchesExpected(s.expected, s.ours)) {
         if (s.index >= 0 && s.index < calls) matched++;
       } else if (!first) {
-        first = { index: s.index, call: s.call, expected: s.expected, ours: pick(s.ours, s.expected) };
+        first = { index: s.index, call: s.call, expected: s.expected, ours: restrictTo(s.expected, s.ours) };
       }
     }
     return { kind, calls, matched, first_mismatch: first, steps: this.steps };
   }
-}
-
-/** Our answer restricted to the fields the kernel recorded (plus any we could not produce, as null). */
-function pick(ours: JsonObject, expected: JsonObject): JsonObject {
-  const o: JsonObject = {};
-  for (const k of Object.keys(expected)) o[k] = k in ours ? ours[k] : null;
-  return o;
 }
 
 /** Replay a parsed trace. Throws MalformedTrace for a trace that does not follow the schema. */
