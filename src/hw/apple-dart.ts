@@ -28,6 +28,7 @@ import { Iotlb, type ReplacementPolicy } from './iotlb.js';
 import type { IrqController, IrqSource } from './irq.js';
 import { DEFAULT_TIMING, RegisterFile, fieldGet, type MmioTiming, type PoweredOffAccess, type RegDef } from './mmio.js';
 import type { AccessKind, Translation, TranslationPort } from './port.js';
+import { switchPower } from './power.js';
 
 export interface DartErrorCodes {
   readFault: number;
@@ -364,15 +365,12 @@ export class AppleDart extends RegisterFile implements TranslationPort {
     for (const s of this.irqSources) s.set(level);
   }
 
+  /** Switch the power domain. Off: registers unreachable; on again: registers at reset, IOTLB empty. */
   setPower(on: boolean): void {
-    if (on === this.powered) return;
-    this.powered = on;
-    if (on) {
+    switchPower(this, on, this.tracer, () => {
       this.resetRegisters();
       this.tlb.invalidateAll();
-    }
-    this.tracer?.emit('hw', 'power', { device: this.name, on });
-    this.updateIrq();
+    });
   }
 
   private fmt(): { fmt: PageTableFormat; cfg: ResolvedConfig } {

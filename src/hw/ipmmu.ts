@@ -32,6 +32,7 @@ import { Iotlb, type ReplacementPolicy } from './iotlb.js';
 import type { IrqController, IrqSource } from './irq.js';
 import { DEFAULT_TIMING, RegisterFile, type MmioTiming, type PoweredOffAccess, type RegDef } from './mmio.js';
 import type { AccessKind, Translation, TranslationPort } from './port.js';
+import { switchPower } from './power.js';
 
 // Context register offsets within a context (ipmmu-vmsa.c:97-134).
 export const IMCTR = 0x00;
@@ -278,15 +279,12 @@ export class IpmmuVmsa extends RegisterFile implements TranslationPort {
     for (const s of this.irqSources) s.set(level);
   }
 
+  /** Switch the power domain. Off: registers unreachable; on again: registers at reset, IOTLB empty. */
   setPower(on: boolean): void {
-    if (on === this.powered) return;
-    this.powered = on;
-    if (on) {
+    switchPower(this, on, this.tracer, () => {
       this.resetRegisters();
       this.tlb.invalidateAll();
-    }
-    this.tracer?.emit('hw', 'power', { device: this.name, on });
-    this.updateIrq();
+    });
   }
 
   private fmt(): { fmt: PageTableFormat; cfg: ResolvedConfig } {

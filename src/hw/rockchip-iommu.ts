@@ -46,6 +46,7 @@ import { Iotlb, type ReplacementPolicy } from './iotlb.js';
 import type { IrqController, IrqSource } from './irq.js';
 import { DEFAULT_TIMING, RegisterFile, type MmioTiming, type PoweredOffAccess, type RegDef } from './mmio.js';
 import type { AccessKind, Translation, TranslationPort } from './port.js';
+import { switchPower } from './power.js';
 
 // Register offsets (rockchip-iommu.c:32-41).
 export const RK_MMU_DTE_ADDR = 0x00;
@@ -539,14 +540,20 @@ export class RockchipIommu implements TranslationPort {
 
   /** Switch the power domain. Off: registers unreachable; on again: every register at its reset value. */
   setPower(on: boolean): void {
-    if (on === this.powered) return;
-    this.powered = on;
-    for (const inst of this.instances) {
-      inst.powered = on;
-      if (on) inst.hardReset();
-    }
-    this.tracer?.emit('hw', 'power', { device: this.name, on });
-    this.updateIrq();
+    switchPower(
+      this,
+      on,
+      this.tracer,
+      () => {
+        for (const inst of this.instances) {
+          inst.powered = true;
+          inst.hardReset();
+        }
+      },
+      () => {
+        for (const inst of this.instances) inst.powered = false;
+      },
+    );
   }
 
   /**
