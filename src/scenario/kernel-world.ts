@@ -393,6 +393,7 @@ export function registerKernelSteps(): void {
   const transfer = (w: World, master: string, access: 'read' | 'write', addr: number, size: number, ctx: StepContext): boolean => {
     const k = K(w);
     if (!k.masters.has(master)) throw ctx.error('master', `'${master}' is not a bus master on this board (masters: ${[...k.masters.keys()].join(', ')})`);
+    checkTransferSize(k, master, size, ctx);
     const seq = k.tracer.events.length;
     const r = k.deviceTransfer(master, access, addr, size);
     const what = `${master} ${access === 'read' ? 'read' : 'write'} of ${size} bytes at ${hex(addr)}`;
@@ -407,6 +408,7 @@ export function registerKernelSteps(): void {
     const m = K(w).masters.get(s.master);
     const addr = w.resolveAddr(s.addr, ctx.path('addr'), ['dma', 'iova']);
     const size = w.resolveSize(s.size, ctx.path('size'));
+    if (m) checkTransferSize(K(w), s.master, size, ctx);
     if (m) m.load(dataBytes(s.data, size));
     transfer(w, s.master, 'write', addr, size, ctx);
   });
@@ -586,6 +588,12 @@ function causalChain(k: Kernel, master: string, transferSeq: number): number[] {
   }
   out.push(transferSeq);
   return out;
+}
+
+/** One device_read/device_write moves at most the modelled master's own buffer; a longer one is split by the author. */
+function checkTransferSize(k: Kernel, master: string, size: number, ctx: StepContext): void {
+  const cap = k.masters.get(master)?.local.length ?? 0;
+  if (size > cap) throw ctx.error('size', `${master} moves at most ${hex(cap)} bytes in one transfer (its modelled device buffer); split the transfer into steps of that size (got ${hex(size)})`);
 }
 
 function power(w: World, device: string, on: boolean, ctx: StepContext): void {

@@ -165,6 +165,11 @@ describe('determinism and bad inputs', () => {
     expect(() => run('rk3588-16g-vdpu.yaml', ['board.ram=null'])).toThrow(/has no RAM: the device tree has no \/memory node/);
   });
 
+  it('a device transfer longer than the modelled master buffer is an input error at its size, not a crash', () => {
+    expect(() => run('rockchip-remap-eaddrinuse.yaml', ['steps.8.size=8M'])).toThrow(/moves at most 0x400000 bytes in one transfer/);
+    expect(() => run('rk3588-16g-vdpu.yaml', ['steps.4.size=8M', 'steps.2.size=8M', 'steps.3.size=8M'])).toThrow(ScenarioError);
+  });
+
   it('an unknown preset and values of the wrong type are input errors, not crashes', () => {
     expect(() => run('npu-banks-2g-2g-revert.yaml', ['kernel=v6.99'])).toThrow(/unknown kernel preset 'v6\.99'/);
     expect(() => run('npu-banks-2g-2g-revert.yaml', ['seed=seven'])).toThrow(ScenarioError);
