@@ -200,19 +200,30 @@ export function describeSte(ste: Reg64[]): [string, string][] {
   return steFields;
 }
 
+/** The translation fields of CD word 0 (V3H:331-348) and what they make: granule, oas (undefined if reserved), ias. */
+function cdWord0(c0: Reg64) {
+  const t0sz = field64(c0, 5, 0);
+  const tg0 = field64(c0, 7, 6);
+  const ips = field64(c0, 34, 32);
+  const aa64 = field64(c0, 41, 41);
+  return {
+    t0sz,
+    tg0,
+    epd0: field64(c0, 14, 14),
+    endi: field64(c0, 15, 15),
+    ips,
+    aa64,
+    granule: GRANULE_BY_TG[tg0],
+    oasRaw: OAS_BY_PS[ips],
+    ias: aa64 ? 64 - t0sz : 32 - (t0sz & 7),
+  };
+}
+
 /** The fields of a context descriptor (words 0, 1 and 3) in words. */
 export function describeCd(cd: Reg64[]): [string, string][] {
   const z: Reg64 = { lo: 0, hi: 0 };
   const [c0, c1, , c3] = [cd[0] ?? z, cd[1] ?? z, cd[2] ?? z, cd[3] ?? z];
-  const t0sz = field64(c0, 5, 0);
-  const tg0 = field64(c0, 7, 6);
-  const epd0 = field64(c0, 14, 14);
-  const endi = field64(c0, 15, 15);
-  const ips = field64(c0, 34, 32);
-  const aa64 = field64(c0, 41, 41);
-  const granule = GRANULE_BY_TG[tg0];
-  const oasRaw = OAS_BY_PS[ips];
-  const ias = aa64 ? 64 - t0sz : 32 - (t0sz & 7);
+  const { t0sz, tg0, epd0, endi, ips, aa64, granule, oasRaw, ias } = cdWord0(c0);
   return [
     ['V (word 0 bit 31)', String(field64(c0, 31, 31))],
     ['T0SZ (bits 5:0)', `${t0sz} → ias = ${aa64 ? `64 - ${t0sz}` : `32 - ${t0sz & 7}`} = ${ias} bits`],
@@ -385,16 +396,8 @@ export function resolveSmmuV3Stream(mem: MemReader, input: SmmuStreamInput): Smm
   if (!cd) return stop(`CD ${cdIndex} at ${hex(cdAddr)} is not in memory (the SMMU would raise F_CD_FETCH)`, 'F_CD_FETCH');
   const [c0, c1] = cd;
   const cv = field64(c0, 31, 31);
-  const t0sz = field64(c0, 5, 0);
-  const tg0 = field64(c0, 7, 6);
-  const epd0 = field64(c0, 14, 14);
-  const endi = field64(c0, 15, 15);
-  const ips = field64(c0, 34, 32);
-  const aa64 = field64(c0, 41, 41);
+  const { t0sz, tg0, epd0, endi, ips, aa64, granule, oasRaw, ias } = cdWord0(c0);
   const ttb0 = addrField(c1, 51, 4);
-  const granule = GRANULE_BY_TG[tg0];
-  const oasRaw = OAS_BY_PS[ips];
-  const ias = aa64 ? 64 - t0sz : 32 - (t0sz & 7);
   steps.push({
     what: `CD ${cdIndex}`,
     addr: cdAddr,
