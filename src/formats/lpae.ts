@@ -57,6 +57,8 @@ export const LPAE_MAX_ADDR_BITS = 52;
 export const LPAE_S2_MAX_CONCAT_PAGES = 16;
 
 const SZ_4K = 0x1000;
+/** Bytes of one PhysMem frame: entries handled in one frame must not cross this. */
+const FRAME_BYTES = 0x1000;
 const SZ_16K = 0x4000;
 const SZ_64K = 0x10000;
 const SZ_2M = 0x200000;
@@ -543,6 +545,10 @@ class LpaeTable implements PageTable {
     }
     if (!(prot & (IOMMU_READ | IOMMU_WRITE))) return { ret: -EINVAL, mapped: 0 };
     this.protToPte(prot);
+    if (pgsize === this.geo.granule) {
+      const f = this.leafFrame(iova, pgcount);
+      if (f !== undefined && this.mapInFrame(f, paddr, pgsize)) return { ret: 0, mapped: this.leafCount * pgsize };
+    }
     this.mapped = 0;
     const ret = this.map(iova, paddr, pgsize, pgcount, this.protLo, this.protHi, this.geo.start, this.pgd);
     return { ret, mapped: this.mapped };
@@ -666,7 +672,105 @@ class LpaeTable implements PageTable {
       return 0;
     }
     const addPages = gather === undefined || (gather !== null && !gather.queued);
+    if (pgsize === this.geo.granule) {
+      const f = this.leafFrame(iova, pgcount);
+      if (f !== undefined) {
+        const r = this.unmapInFrame(f, iova, pgsize, addPages);
+        if (r >= 0) return r;
+      }
+    }
     return this.unmap(iova, pgsize, pgcount, this.geo.start, this.pgd, addPages);
+  }
+
+  // ---------------------------------------------------------------- one-page fast paths on a PhysMem
+
+  /** Outputs of leafFrame: word index of the first last-level entry in its frame, and the count. */
+  private leafWord = 0;
+  private leafCount = 0;
+
+  /**
+   * For map/unmap of granule-sized pages on a PhysMem with a coherent walker: the frame holding the
+   * last-level entries [idx, idx + n) of iova, n = min(pgcount, arm_lpae_max_entries) (LP:207-212),
+   * found down the levels with 32-bit halves as in iovaToPhys. Undefined - and the caller takes the
+   * kernel-shaped code above, which handles every other case with its warnings, syncs and table
+   * allocation or splitting - when an upper entry is zero or a block, a frame was never written, or the
+   * entries do not all lie in one frame. Sets leafWord and leafCount.
+   */
+  private leafFrame(iova: number, pgcount: number): Uint32Array | undefined {
+    const mem = this.frames;
+    if (mem === undefined || !this.coherent) return undefined;
+    const geo = this.geo;
+    const ilo = iova >>> 0;
+    const ihi = ((iova - ilo) / TWO32) >>> 0;
+    let th = this.pgdHi;
+    let tl = this.pgdLo;
+    for (let lvl = geo.start; ; lvl++) {
+      const s = geo.shift[lvl];
+      const idx = (s >= 32 ? ihi >>> (s - 32) : (ilo >>> s) | (ihi << (32 - s))) & geo.idxMask[lvl];
+      const el = (tl + idx * 8) | 0;
+      const eh = el >>> 0 < tl >>> 0 ? th + 1 : th;
+      if (lvl === LPAE_MAX_LEVELS - 1) {
+        const per = geo.ptesPerTable;
+        const n = Math.min(pgcount, per - (idx & (per - 1)));
+        if ((el & 0xfff) + n * 8 > FRAME_BYTES) return undefined;
+        this.leafWord = (el & 0xfff) >>> 2;
+        this.leafCount = n;
+        return mem.frameAt(eh, el);
+      }
+      const f = mem.frameAt(eh, el);
+      if (f === undefined) return undefined;
+      const lo = f[(el & 0xfff) >>> 2];
+      const hi = f[((el & 0xfff) >>> 2) + 1];
+      // map: zero = allocate, block = -EEXIST; unmap: zero = WARN, block = split. All left to the slow path.
+      if ((lo === 0 && hi === 0) || (lo & TYPE_MASK) === TYPE_BLOCK) return undefined;
+      th = hi & 0xffff;
+      tl = lo & 0xfffff000;
+    }
+  }
+
+  /**
+   * arm_lpae_init_pte + __arm_lpae_init_pte (LP:303-354) at the last level on the entries leafFrame
+   * found: false, writing nothing, if one of them is already a page (the slow path WARNs, -EEXIST).
+   */
+  private mapInFrame(f: Uint32Array, paddr: number, pgsize: number): boolean {
+    const w = this.leafWord;
+    const n = this.leafCount;
+    for (let i = 0; i < n; i++) if ((f[w + 2 * i] & TYPE_MASK) === TYPE_TABLE) return false;
+    for (let i = 0; i < n; i++) {
+      const pa = paddr + i * pgsize;
+      f[w + 2 * i] = (this.protLo | TYPE_TABLE | addrLo(pa)) >>> 0;
+      f[w + 2 * i + 1] = (this.protHi | addrHi(pa)) >>> 0;
+    }
+    return true;
+  }
+
+  /**
+   * __arm_lpae_unmap at the last level (LP:658-691) on the entries leafFrame found: the WARNs of a zero
+   * entry, clearing, then tlb_add_page per cleared page. -1, doing nothing, when an entry in the range
+   * is not a page (the slow path frees what it points to).
+   */
+  private unmapInFrame(f: Uint32Array, iova: number, size: number, gather: boolean): number {
+    const w = this.leafWord;
+    const n = this.leafCount;
+    let i = 0;
+    for (; i < n; i++) {
+      const lo = f[w + 2 * i];
+      if (lo === 0 && f[w + 2 * i + 1] === 0) break;
+      if ((lo & TYPE_MASK) !== TYPE_TABLE) return -1;
+    }
+    if (i < n) {
+      if (i === 0) {
+        this.warn(660, '!pte');
+        return 0;
+      }
+      this.warn(671, '!pte');
+    }
+    for (let j = 0; j < i; j++) {
+      f[w + 2 * j] = 0;
+      f[w + 2 * j + 1] = 0;
+    }
+    if (gather) for (let j = 0; j < i; j++) this.host.tlbAddPage?.(iova + j * size, size);
+    return i * size;
   }
 
   /** __arm_lpae_unmap (LP:644-707). `gather`: whether entries cleared here queue tlb_add_page. */
