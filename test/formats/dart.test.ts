@@ -4,7 +4,7 @@ import { PhysMem } from '../../src/mem/phys-mem.js';
 import { appleDart2Format, appleDartFormat, dartTtbrRegister, decodeDartTtbr } from '../../src/formats/dart.js';
 import { getFormat } from '../../src/formats/index.js';
 import { EEXIST, EINVAL, ERANGE, IOMMU_CACHE, IOMMU_READ, IOMMU_WRITE, type PageTableFormat } from '../../src/formats/types.js';
-import { BumpHost, ListHost, memFor } from './rockchip-dart-oracle.js';
+import { BumpHost, ListHost, expectRunsGiveProbes, memFor, replayOps } from './rockchip-dart-oracle.js';
 import { hx, hx64, loadOracleCase, openOracleCore } from './oracle.js';
 
 const CASES: [string, PageTableFormat][] = [
@@ -84,15 +84,7 @@ for (const [stem, format] of CASES) {
       expect(pt.roots).toEqual(ttbr);
       expect(pt.registers().TTBR0).toBe((c.registers.ttbr_reg_t8020_t6000 as string[])[0]);
       expect(pt.registers().TTBR1).toBe('0x0');
-      for (const op of c.ops) {
-        if (op.op === 'map_pages') {
-          const r = pt.mapPages(hx(op.iova), hx(op.paddr!), hx(op.pgsize), op.pgcount, op.prot!);
-          expect(r.ret, `op ${op.op_index}`).toBe(op.ret);
-          expect(r.mapped).toBe(hx(op.mapped!));
-        } else if (op.op === 'unmap_pages') {
-          expect(pt.unmapPages(hx(op.iova), hx(op.pgsize), op.pgcount)).toBe(hx(op.unmapped!));
-        }
-      }
+      replayOps(pt, c);
       expect(host.allocated).toBe(addrs.length);
       for (const t of addrs)
         for (let i = 0; i < c.config.granule / 4; i++) expect(mem.read32(t + i * 4), `${t.toString(16)}+${i * 4}`).toBe(core.read32(t + i * 4));
@@ -108,11 +100,7 @@ for (const [stem, format] of CASES) {
       const e = format.enumerate(core, { roots: ttbr, cfg });
       expect(e.problems).toEqual([]);
       expect(e.mappings).toContainEqual({ iova: 0x5fec000, phys: 0x880000000, size: 0x28000, prot: IOMMU_READ | IOMMU_WRITE });
-      for (const p of c.probes.filter((q) => q.final && !q.outside_ias)) {
-        const iova = hx(p.iova);
-        const run = e.mappings.find((m) => iova >= m.iova && iova < m.iova + m.size);
-        expect(run ? run.phys + (iova - run.iova) : 0, p.iova).toBe(hx(p.phys));
-      }
+      expectRunsGiveProbes(e.mappings, c);
     });
   });
 }

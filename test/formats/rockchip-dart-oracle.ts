@@ -1,10 +1,11 @@
 /**
  * Test helpers for the Rockchip and DART oracle cases (test/fixtures/oracle/, copied from the kernel-built
  * samples; the case JSON and core are read by ./oracle.ts): TableHosts that record what the format asked
- * for, and PhysMem shaped like the case's memory.
+ * for, PhysMem shaped like the case's memory, and the checks both formats' oracle tests make.
  */
+import { expect } from 'vitest';
 import { PhysMem } from '../../src/mem/phys-mem.js';
-import type { TableHost } from '../../src/formats/types.js';
+import type { MappingRun, PageTable, TableHost } from '../../src/formats/types.js';
 import { hx, type OracleCase } from './oracle.js';
 
 /** A host over PhysMem handing out table addresses from a list (the oracle's order), recording calls. */
@@ -67,4 +68,26 @@ export class BumpHost implements TableHost {
 
 export function memFor(c: OracleCase): PhysMem {
   return new PhysMem(c.memory.map((m) => ({ base: hx(m.phys), size: hx(m.size), name: m.region })));
+}
+
+/** Replay the case's map_pages/unmap_pages calls on `pt`, each returning what the kernel's did. */
+export function replayOps(pt: PageTable, c: OracleCase): void {
+  for (const op of c.ops) {
+    if (op.op === 'map_pages') {
+      const r = pt.mapPages(hx(op.iova), hx(op.paddr!), hx(op.pgsize), op.pgcount, op.prot!);
+      expect(r.ret, `op ${op.op_index}`).toBe(op.ret);
+      expect(r.mapped).toBe(hx(op.mapped!));
+    } else if (op.op === 'unmap_pages') {
+      expect(pt.unmapPages(hx(op.iova), hx(op.pgsize), op.pgcount)).toBe(hx(op.unmapped!));
+    }
+  }
+}
+
+/** Every final probe inside the IAS translates through the enumerated runs to the kernel's answer (0: in no run). */
+export function expectRunsGiveProbes(mappings: MappingRun[], c: OracleCase): void {
+  for (const p of c.probes.filter((q) => q.final && !q.outside_ias)) {
+    const iova = hx(p.iova);
+    const run = mappings.find((m) => iova >= m.iova && iova < m.iova + m.size);
+    expect(run ? run.phys + (iova - run.iova) : 0, p.iova).toBe(hx(p.phys));
+  }
 }
