@@ -19,12 +19,7 @@ import { Kernel, type LinuxDevice } from '../../../src/linux/kernel.js';
 import { getPreset, withOverrides } from '../../../src/linux/presets.js';
 import { KernelCrash } from '../../../src/linux/kapi.js';
 import type { NodeAddition } from '../../../src/board/from-dtb.js';
-
-interface Access {
-  op: 'R' | 'W';
-  addr: number;
-  value: number;
-}
+import { traceMmio, writes, type Access } from './mmio-trace.js';
 
 function boot(opts: { preset?: string; config?: Record<string, unknown>; cmdline?: Record<string, string>; add?: NodeAddition[] } = {}) {
   const board = loadBoard({ profile: 'r8a7795-salvator-x', ...(opts.add ? { add: opts.add } : {}) });
@@ -32,19 +27,7 @@ function boot(opts: { preset?: string; config?: Record<string, unknown>; cmdline
   const tracer = new Tracer(new SimClock());
   const preset = withOverrides(getPreset(opts.preset ?? 'v6.12'), opts.config);
   const k = new Kernel({ board, mem, tracer, preset, cmdline: new Map(Object.entries(opts.cmdline ?? {})), pageSize: 4096, seed: 1 });
-  const mmio: Access[] = [];
-  const bus = k.bus;
-  const readl = bus.readl.bind(bus);
-  const writel = bus.writel.bind(bus);
-  bus.readl = (addr: number) => {
-    const value = readl(addr);
-    mmio.push({ op: 'R', addr, value: value >>> 0 });
-    return value;
-  };
-  bus.writel = (addr: number, value: number) => {
-    mmio.push({ op: 'W', addr, value: value >>> 0 });
-    writel(addr, value);
-  };
+  const mmio = traceMmio(k.bus);
   const dev = (name: string) => k.device(name) as LinuxDevice;
   return { k, tracer, mmio, board, dev };
 }
@@ -54,7 +37,6 @@ const HC = 0xe6570000; // IPMMU-HC: SATA (uTLB 2) and PCIe
 const DS1 = 0xe7740000; // IPMMU-DS1: SDHI0 (uTLB 32), SDHI2 (34), SDHI3 (35)
 const ctxReg = (base: number, ctx: number, reg: number) => base + ctx * 0x40 + reg;
 const W = (addr: number, value: number): Access => ({ op: 'W', addr, value: value >>> 0 });
-const writes = (m: Access[]) => m.filter((a) => a.op === 'W');
 const logText = (t: Tracer) => t.log.map((l) => l.text);
 const MAIR0 = (0x44 | (0xff << 8) | (0x04 << 16) | (0xf4 << 24)) >>> 0;
 const lo32 = (v: number) => v % 2 ** 32 >>> 0;

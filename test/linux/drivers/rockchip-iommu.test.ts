@@ -19,6 +19,7 @@ import { Kernel, type LinuxDevice } from '../../../src/linux/kernel.js';
 import { getPreset, withOverrides } from '../../../src/linux/presets.js';
 import type { IommuDomain } from '../../../src/linux/iommu/core.js';
 import * as GFP from '../../../src/linux/mm/gfp.js';
+import { traceMmio, writes, type Access } from './mmio-trace.js';
 
 const G4 = 2 ** 32;
 
@@ -54,31 +55,13 @@ const AUTO_GATING = 0x24;
 
 // ---- a booted kernel with a tracing MMIO bus --------------------------------------------------------
 
-interface Access {
-  op: 'R' | 'W';
-  addr: number;
-  value: number;
-}
-
 function boot(opts: { ram?: string; preset?: string; config?: Record<string, unknown>; add?: NodeAddition[]; beyond?: 'bus-error' | 'truncate' } = {}) {
   const board = loadBoard({ profile: 'rk3568', ram: opts.ram ?? '8G', ...(opts.add ? { add: opts.add } : {}) });
   const mem = new PhysMem(board.ram);
   const tracer = new Tracer(new SimClock());
   const preset = withOverrides(getPreset(opts.preset ?? 'v6.12'), opts.config);
   const k = new Kernel({ board, mem, tracer, preset, cmdline: new Map(), pageSize: 4096, seed: 1, ...(opts.beyond ? { rockchipBeyondDteBase: opts.beyond } : {}) });
-  const mmio: Access[] = [];
-  const bus = k.bus;
-  const readl = bus.readl.bind(bus);
-  const writel = bus.writel.bind(bus);
-  bus.readl = (addr: number) => {
-    const value = readl(addr);
-    mmio.push({ op: 'R', addr, value: value >>> 0 });
-    return value;
-  };
-  bus.writel = (addr: number, value: number) => {
-    mmio.push({ op: 'W', addr, value: value >>> 0 });
-    writel(addr, value);
-  };
+  const mmio = traceMmio(k.bus);
   const probeIommus = () => {
     for (const bi of board.iommus.filter((i) => i.enabled)) k.probeIommu(bi);
   };
@@ -93,7 +76,6 @@ function dtOf(dom: IommuDomain): { dtPhys: number; dtDma: number } {
 }
 
 const logText = (t: Tracer) => t.log.map((l) => l.text);
-const writes = (m: Access[]) => m.filter((a) => a.op === 'W');
 const w = (base: number, reg: number, value: number): Access => ({ op: 'W', addr: base + reg, value: value >>> 0 });
 
 const NPU_MMU = 0xfde4b000;
