@@ -308,7 +308,12 @@ export class Kernel implements KernelApi {
       iommuDev = this.dart.darts.find((d) => d.dev === dev)?.iommuDevice;
     }
     if (ret === 0 && iommuDev) this.iommuDevices.set(bi.name, iommuDev);
-    else {
+    else if (ret === -19 || ret === -6) {
+      // really_probe (drivers/base/dd.c:648-652): -ENODEV/-ENXIO "rejects match" at dev_dbg only — the
+      // device is simply left without a driver (as when no compatible of the node is in the driver's
+      // match table at all), and its masters use dma-direct. Not a probe failure.
+      this.tracer.emit('driver', 'probe_rejected', { dev: dev.name, ret, message: `probe with driver ${dev.driverName} rejects match ${ret}` });
+    } else {
       this.tracer.devPrintk('err', dev.driverName, dev.name, `probe with driver ${dev.driverName} failed with error ${ret}`);
       this.tracer.emit('driver', 'probe_failed', { dev: dev.name, ret, failure: 'probe-failed', message: `${dev.name}: probe failed (${ret})` });
     }

@@ -133,6 +133,16 @@ describe('flips: one field changes, the outcome follows the mechanism', () => {
   });
 });
 
+describe('a kernel whose driver does not match the IOMMU', () => {
+  it('4.19 has no rockchip,rk3568-iommu row: no driver binds, no probe error, the NPU uses dma-direct', () => {
+    // really_probe (drivers/base/dd.c:648-652) reports -ENODEV only at dev_dbg; with no matching
+    // compatible the driver is never even called. The NPU (32-bit) bounces its high buffer and reads it.
+    const r = run('npu-banks-2g-2g-revert.yaml', ['kernel=v4.19']);
+    expect(r.outcome).toBe('ok');
+    expect(r.log.some((l) => /probe with driver|Adding to iommu group|Page fault/.test(l))).toBe(false);
+  });
+});
+
 describe('DMA attributes reach dma-direct', () => {
   it('SKIP_CPU_SYNC: the unmap does not copy the bounce slot back; without it, it does', () => {
     expect(run('skip-cpu-sync-unmap.yaml').outcome).toBe('ok');
