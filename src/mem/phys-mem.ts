@@ -171,9 +171,10 @@ export class PhysMem implements MemWriter {
   private materialise(addr: number): Uint32Array | undefined {
     const f = this.frameWords(addr);
     if (f !== undefined) return f;
-    if (!this.isRam(addr)) return undefined;
     const lo = addr >>> 0;
     const hi = hiOf(addr, lo);
+    // A fractional address inside a bank is no address (hiOf = -1): nothing to materialise.
+    if (hi < 0 || !this.isRam(addr)) return undefined;
     let mid = this.mids.get(hi);
     if (mid === undefined) {
       mid = filledArray(MID_ENTRIES, EMPTY_LEAF);
