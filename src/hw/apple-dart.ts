@@ -20,13 +20,12 @@
  */
 import { hex, hi32, lo32 } from '../addr.js';
 import { DeviceView } from '../mem/device-view.js';
-import type { MemWriter } from '../mem/phys-mem.js';
 import { getFormat } from '../formats/index.js';
 import { IOMMU_READ, IOMMU_WRITE, type PageTableFormat, type ResolvedConfig, type WalkResult } from '../formats/types.js';
-import { SimClock, type Tracer } from '../trace/events.js';
+import { SimClock } from '../trace/events.js';
 import { Iotlb, type ReplacementPolicy } from './iotlb.js';
-import type { IrqController, IrqSource } from './irq.js';
-import { DEFAULT_TIMING, RegisterFile, fieldGet, type MmioTiming, type PoweredOffAccess, type RegDef } from './mmio.js';
+import type { IrqSource } from './irq.js';
+import { DEFAULT_TIMING, RegisterFile, fieldGet, type IommuBlockOptions, type RegDef } from './mmio.js';
 import type { AccessKind, Translation, TranslationPort } from './port.js';
 import { switchPower } from './power.js';
 
@@ -240,17 +239,8 @@ function regDefs(v: DartVariant): RegDef[] {
   return regs;
 }
 
-export interface DartOptions {
-  /** e.g. "382f00000.iommu". */
-  name: string;
+export interface DartOptions extends IommuBlockOptions {
   variant: DartVariant;
-  mem: MemWriter;
-  clock?: SimClock;
-  tracer?: Tracer;
-  irq?: IrqController;
-  irqs?: number[];
-  poweredOffAccess?: PoweredOffAccess;
-  timing?: MmioTiming;
 }
 
 export type DartFaultName = 'READ FAULT' | 'WRITE FAULT' | 'NO PTE FOR IOVA' | 'NO PMD FOR IOVA' | 'NO PGD FOR IOVA' | 'NO TTBR FOR IOVA';

@@ -24,13 +24,12 @@
  */
 import { hex, hi32, join64, lo32 } from '../addr.js';
 import { DeviceView } from '../mem/device-view.js';
-import type { MemWriter } from '../mem/phys-mem.js';
 import { getFormat } from '../formats/index.js';
 import { IOMMU_READ, IOMMU_WRITE, type FaultKind, type PageTableFormat, type ResolvedConfig, type WalkResult } from '../formats/types.js';
-import { SimClock, type Tracer } from '../trace/events.js';
+import { SimClock } from '../trace/events.js';
 import { Iotlb, type ReplacementPolicy } from './iotlb.js';
-import type { IrqController, IrqSource } from './irq.js';
-import { DEFAULT_TIMING, RegisterFile, type MmioTiming, type PoweredOffAccess, type RegDef } from './mmio.js';
+import type { IrqSource } from './irq.js';
+import { DEFAULT_TIMING, RegisterFile, type IommuBlockOptions, type RegDef } from './mmio.js';
 import type { AccessKind, Translation, TranslationPort } from './port.js';
 import { switchPower } from './power.js';
 
@@ -166,20 +165,12 @@ function regDefs(f: IpmmuFeatures): RegDef[] {
   return regs;
 }
 
-export interface IpmmuOptions {
-  /** e.g. "e67b0000.iommu". */
-  name: string;
+export interface IpmmuOptions extends IommuBlockOptions {
   features: IpmmuFeatures;
-  mem: MemWriter;
   /** The root (main) IPMMU holding the contexts; omit for the root itself. */
   root?: IpmmuVmsa;
-  clock?: SimClock;
-  tracer?: Tracer;
-  irq?: IrqController;
   /** The root's interrupt lines (all carry the same fault output). */
   irqs?: number[];
-  poweredOffAccess?: PoweredOffAccess;
-  timing?: MmioTiming;
 }
 
 export class IpmmuVmsa extends RegisterFile implements TranslationPort {

@@ -11,7 +11,9 @@
  *   it reads zero or ends in a bus fault (`poweredOffAccess`); either way a trace event says so;
  * - every access costs simulated time, so a driver's poll loop advances the clock.
  */
+import type { MemWriter } from '../mem/phys-mem.js';
 import type { SimClock, Tracer } from '../trace/events.js';
+import type { IrqController } from './irq.js';
 
 export interface MmioDevice {
   /** Size of the window in bytes. */
@@ -45,6 +47,21 @@ export interface MmioTiming {
 }
 
 export const DEFAULT_TIMING: MmioTiming = { accessNs: 100 };
+
+/** What every IOMMU block model is built from (hw/catalog.ts passes these alike to each). */
+export interface IommuBlockOptions {
+  /** Device name for traces, e.g. "fde4b000.iommu". */
+  name: string;
+  /** Physical memory as the interconnect sees it. */
+  mem: MemWriter;
+  clock?: SimClock;
+  tracer?: Tracer;
+  irq?: IrqController;
+  /** Interrupt numbers (GIC SPI). */
+  irqs?: number[];
+  poweredOffAccess?: PoweredOffAccess;
+  timing?: MmioTiming;
+}
 
 /** A fault seen on the register bus (powered-off block with 'bus-fault'), kept for the kernel model to act on. */
 export interface MmioBusFault {

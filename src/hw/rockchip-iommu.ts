@@ -35,7 +35,7 @@
  */
 import { hex, hi32 } from '../addr.js';
 import { DeviceView, type BeyondWidth } from '../mem/device-view.js';
-import type { MemReader, MemWriter } from '../mem/phys-mem.js';
+import type { MemReader } from '../mem/phys-mem.js';
 import { ACCESS_FAULT } from '../mem/phys-mem.js';
 import { getFormat } from '../formats/index.js';
 import type { PageTableFormat, ResolvedConfig, WalkResult } from '../formats/types.js';
@@ -43,8 +43,8 @@ import { IOMMU_READ, IOMMU_WRITE } from '../formats/types.js';
 import type { SimClock, Tracer } from '../trace/events.js';
 import { SimClock as Clock } from '../trace/events.js';
 import { Iotlb, type ReplacementPolicy } from './iotlb.js';
-import type { IrqController, IrqSource } from './irq.js';
-import { DEFAULT_TIMING, RegisterFile, type MmioTiming, type PoweredOffAccess, type RegDef } from './mmio.js';
+import type { IrqSource } from './irq.js';
+import { DEFAULT_TIMING, RegisterFile, type IommuBlockOptions, type MmioTiming, type PoweredOffAccess, type RegDef } from './mmio.js';
 import type { AccessKind, Translation, TranslationPort } from './port.js';
 import { switchPower } from './power.js';
 
@@ -464,21 +464,12 @@ export class RockchipMmuInstance extends RegisterFile {
   }
 }
 
-export interface RockchipIommuOptions {
-  /** Device name for traces, e.g. "fde4b000.iommu". */
-  name: string;
+export interface RockchipIommuOptions extends IommuBlockOptions {
   variant: RockchipIommuVariant;
-  /** Physical memory as the interconnect sees it. */
-  mem: MemWriter;
   /** Number of MMU instances (reg windows). Default 1. */
   instances?: number;
-  clock?: SimClock;
-  tracer?: Tracer;
-  irq?: IrqController;
   /** Interrupt numbers (GIC SPI). Instance i drives irqs[min(i, irqs.length-1)]. */
   irqs?: number[];
-  poweredOffAccess?: PoweredOffAccess;
-  timing?: MmioTiming;
 }
 
 export class RockchipIommu implements TranslationPort {
