@@ -165,6 +165,12 @@ export function boardFromFdt(fdt: Fdt, opts: FromDtbOptions): Board {
     }
     const dr = dmaRanges(fdt, n);
     if (dr) m.dmaRanges = dr;
+    // of_dma_is_coherent (drivers/of/address.c:1005-1019): the nearest of the node and its parents that
+    // says dma-coherent or dma-noncoherent decides; none -> dma_default_coherent (false on arm64).
+    for (let x: FdtNode | undefined = n; x; x = x.parent) {
+      if (x.props.has('dma-coherent')) m.dmaCoherent = true;
+      if (x.props.has('dma-coherent') || x.props.has('dma-noncoherent')) break;
+    }
     const pd = powerDomainText(fdt, n);
     if (pd) m.powerDomain = pd;
     const mirqs = fdt.interrupts(n).filter((i) => i.number !== undefined && (i.kind === 'SPI' || i.kind === 'AIC'));

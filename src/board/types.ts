@@ -101,6 +101,9 @@ export interface BoardMaster {
    */
   interrupts?: number[];
   dmaRanges?: DmaRange[];
+  /** `dma-coherent` on the node or a parent (of_dma_is_coherent, drivers/of/address.c); arm64 devices
+   *  without it are non-coherent (no CONFIG_OF_DMA_DEFAULT_COHERENT). */
+  dmaCoherent?: boolean;
   powerDomain?: string;
   enabled: boolean;
   /** iommu-map of a PCI host bridge: requester ids -> IOMMU ids (the host itself is not the master). */

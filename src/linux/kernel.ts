@@ -250,6 +250,9 @@ export class Kernel implements KernelApi {
 
   private makeDevice(name: string, driverName: string, kind: 'iommu' | 'master', b: BoardIommu | BoardMaster): LinuxDevice {
     const dev = new Device(name, driverName) as LinuxDevice;
+    // arch_setup_dma_ops(dev, coherent) from of_dma_configure: arm64 devices are non-coherent unless the
+    // DT says dma-coherent (masters; IOMMU nodes are treated alike: none of the modelled ones has it).
+    dev.dmaCoherent = kind === 'master' ? (b as BoardMaster).dmaCoherent ?? false : false;
     dev.kind = kind;
     dev.board = b;
     dev.tracer = this.tracer;

@@ -143,6 +143,22 @@ describe('a kernel whose driver does not match the IOMMU', () => {
   });
 });
 
+describe('coherency comes from the device tree (of_dma_is_coherent)', () => {
+  it('no dma-coherent in the RK3568 tree: every master is non-coherent', () => {
+    const r = run('kmalloc-noncoherent-bounce.yaml');
+    expect(r.outcome).toBe('ok');
+    // The 24-byte FROM_DEVICE mapping went to the swiotlb pool although the buffer is below 2 GiB.
+    const map = r.events.find((e) => e.type === 'dma_map_single');
+    expect(map?.data.bounced).toBe(true);
+  });
+  it('kmalloc-128 is cache-line aligned: no bounce, the CPU sees the write before the unmap', () => {
+    expect(run('kmalloc-noncoherent-bounce.yaml', ['steps.1.size=128']).outcome).toBe('data-mismatch');
+  });
+  it('dma-coherent on the NPU node: no bounce either', () => {
+    expect(run('kmalloc-noncoherent-bounce.yaml', ['board.add=[{path: /npu@fde40000, props: {dma-coherent: true}}]']).outcome).toBe('data-mismatch');
+  });
+});
+
 describe('DMA attributes reach dma-direct', () => {
   it('SKIP_CPU_SYNC: the unmap does not copy the bounce slot back; without it, it does', () => {
     expect(run('skip-cpu-sync-unmap.yaml').outcome).toBe('ok');
