@@ -288,7 +288,8 @@ export class PhysMem implements MemWriter {
       const a = addr + done;
       const off = a & 0xfff;
       const chunk = Math.min(data.length - done, FRAME_SIZE - off);
-      const f = this.materialise(a) as Uint32Array;
+      const f = this.materialise(a);
+      if (f === undefined) return false; // only a fractional address (every chunk of it) gets here
       new Uint8Array(f.buffer, f.byteOffset + off, chunk).set(data.subarray(done, done + chunk));
       done += chunk;
     }
@@ -306,7 +307,7 @@ export class PhysMem implements MemWriter {
       if (value === 0 && off === 0 && chunk === FRAME_SIZE) {
         this.drop(a);
       } else {
-        const f = value === 0 ? this.frameWords(a) : (this.materialise(a) as Uint32Array);
+        const f = value === 0 ? this.frameWords(a) : this.materialise(a);
         if (f) new Uint8Array(f.buffer, f.byteOffset + off, chunk).fill(value);
       }
       done += chunk;

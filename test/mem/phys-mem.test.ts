@@ -233,6 +233,7 @@ describe('PhysMem frame index against a byte-map model (property)', () => {
     expect(m.read32(0x1000)).toBe(0x55667788);
     // A fractional address inside RAM is not an address either: no frame is made for it.
     expect(m.write32(0x1000 + 0.5, 1)).toBe(false);
+    expect(m.writeBytes(0x1000 + 0.5, new Uint8Array([1, 2]))).toBe(false);
     expect(m.read32(0x1000)).toBe(0x55667788);
     expect(m.materialisedFrames).toBe(2);
     expect(m.frameNumbers()).toEqual([0, 1]);
