@@ -9,6 +9,7 @@ import fc from 'fast-check';
 import { InputError } from '../../src/addr.js';
 import { Fdt, FDT_MAGIC, PCI_MEM } from '../../src/board/fdt.js';
 import { boardFromFdt } from '../../src/board/from-dtb.js';
+import { expectInputError as expectAnyInputError } from '../support/input-error.js';
 
 const FIX = new URL('../fixtures/dtb/', import.meta.url);
 const load = (name: string): Uint8Array => new Uint8Array(readFileSync(new URL(name, FIX)));
@@ -152,18 +153,11 @@ describe('synthetic tree (test/fixtures/dtb/synthetic-bus.dts)', () => {
 // ------------------------------------------------------------------ malformed input
 
 function expectInputError(fn: () => unknown, pattern: RegExp): InputError {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (e) {
-    caught = e;
-  }
-  expect(caught).toBeInstanceOf(InputError);
-  expect((caught as Error).message).toMatch(pattern);
+  const caught = expectAnyInputError(fn, pattern);
   // one line, naming the file and an offset
-  expect((caught as Error).message).not.toContain('\n');
-  expect((caught as Error).message).toMatch(/^bad\.dtb: offset 0x[0-9a-f]+: /);
-  return caught as InputError;
+  expect(caught.message).not.toContain('\n');
+  expect(caught.message).toMatch(/^bad\.dtb: offset 0x[0-9a-f]+: /);
+  return caught;
 }
 
 function be32(b: Uint8Array, at: number, v: number): void {

@@ -3,11 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
-import { InputError } from '../../src/addr.js';
 import { ElfDump } from '../../src/dump/elf.js';
 import { buildElfCore, writeElfCore } from '../../src/dump/elf-writer.js';
 import { openDump, vmcoreInfo } from '../../src/dump/index.js';
 import { ACCESS_FAULT } from '../../src/mem/phys-mem.js';
+import { expectInputError } from '../support/input-error.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'iommu-lab-elf-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -23,17 +23,6 @@ function words(...ws: number[]): Uint8Array {
   const dv = new DataView(b.buffer);
   ws.forEach((w, i) => dv.setUint32(i * 4, w >>> 0, true));
   return b;
-}
-
-function expectInputError(fn: () => unknown, re: RegExp): void {
-  let err: unknown;
-  try {
-    fn();
-  } catch (e) {
-    err = e;
-  }
-  expect(err).toBeInstanceOf(InputError);
-  expect((err as Error).message).toMatch(re);
 }
 
 describe('ELF64 core', () => {

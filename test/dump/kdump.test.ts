@@ -3,11 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { deflateSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
-import { InputError } from '../../src/addr.js';
 import { openDump, vmcoreInfo } from '../../src/dump/index.js';
 import { DDH64, DUMP_DH_COMPRESSED_LZO, DUMP_DH_COMPRESSED_ZSTD, KdumpDump } from '../../src/dump/kdump.js';
 import { buildKdump } from '../../src/dump/kdump-writer.js';
 import { ACCESS_FAULT } from '../../src/mem/phys-mem.js';
+import { expectInputError } from '../support/input-error.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'iommu-lab-kdump-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -27,17 +27,6 @@ function patternPage(pa: number, size = 4096): Uint8Array {
     dv.setUint32(o + 4, 0xda7a0000 + Math.floor((pa + o) / 2 ** 32), true);
   }
   return b;
-}
-
-function expectInputError(fn: () => unknown, re: RegExp): void {
-  let err: unknown;
-  try {
-    fn();
-  } catch (e) {
-    err = e;
-  }
-  expect(err).toBeInstanceOf(InputError);
-  expect((err as Error).message).toMatch(re);
 }
 
 describe.each(['none', 'zlib', 'snappy'] as const)('kdump-compressed, %s pages', (compression) => {
