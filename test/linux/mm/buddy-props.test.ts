@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import type { RamBank } from '../../../src/mem/phys-mem.js';
 import { GFP_ATOMIC, GFP_DMA, GFP_DMA32, GFP_KERNEL, __GFP_NOWARN } from '../../../src/linux/mm/gfp.js';
 import { PageAllocator } from '../../../src/linux/mm/page-alloc.js';
+import { applyBuddyOps, buddyOpArb } from './buddy-ops.js';
 
 const M = 0x10_0000;
 const FOUR_G = 0x1_0000_0000;
@@ -12,14 +13,8 @@ const banks: RamBank[] = [
   { base: 8 * M, size: 5 * M },
   { base: FOUR_G, size: 8 * M },
 ];
-const inRam = (pa: number, len: number): boolean => banks.some((b) => pa >= b.base && pa + len <= b.base + b.size);
 const gfps = [GFP_KERNEL, GFP_ATOMIC, GFP_KERNEL | GFP_DMA32, GFP_ATOMIC | GFP_DMA32, GFP_KERNEL | GFP_DMA, GFP_KERNEL | __GFP_NOWARN];
-
-type Op = { kind: 'alloc'; order: number; gfp: number } | { kind: 'free'; pick: number };
-const opArb: fc.Arbitrary<Op> = fc.oneof(
-  fc.record({ kind: fc.constant('alloc' as const), order: fc.integer({ min: 0, max: 5 }), gfp: fc.constantFrom(...gfps) }),
-  fc.record({ kind: fc.constant('free' as const), pick: fc.nat() }),
-);
+const opArb = buddyOpArb(5, gfps);
 
 describe('buddy invariants under random alloc/free', () => {
   it.each([
@@ -31,22 +26,7 @@ describe('buddy invariants under random alloc/free', () => {
         const pa = new PageAllocator({ banks, pcp, watermarks, bootHistory: { seed, allocations: 200 } });
         const initialFree = JSON.stringify(new PageAllocator({ banks, pcp: false, bootHistory: null }).freeBlocks());
         const managed = pa.zoneStats().reduce((s, z) => s + z.managedPages, 0);
-        const mine: { pa: number; order: number }[] = [];
-        for (const op of ops) {
-          if (op.kind === 'alloc') {
-            const p = pa.allocPages(op.gfp | __GFP_NOWARN, op.order);
-            if (p !== null) {
-              const len = 4096 * 2 ** op.order;
-              expect(p % len).toBe(0); // naturally aligned
-              expect(inRam(p, len)).toBe(true);
-              if (op.gfp & (GFP_DMA32 | GFP_DMA)) expect(p + len).toBeLessThanOrEqual(FOUR_G);
-              mine.push({ pa: p, order: op.order });
-            }
-          } else if (mine.length) {
-            const [v] = mine.splice(op.pick % mine.length, 1);
-            expect(pa.freePages(v.pa, v.order)).toBe(true);
-          }
-        }
+        applyBuddyOps(pa, ops, 4096, banks);
         // No overlap between live blocks (ours and the boot history's).
         const live = pa.liveBlocks();
         for (let i = 1; i < live.length; i++) {

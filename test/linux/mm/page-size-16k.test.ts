@@ -31,6 +31,7 @@ import {
   slabOrder,
 } from '../../../src/linux/mm/page-alloc.js';
 import { computeZones, zoneRangesLog } from '../../../src/linux/mm/zones.js';
+import { applyBuddyOps, buddyOpArb, inBanks } from './buddy-ops.js';
 
 const K16 = 16384;
 const M = 0x10_0000;
@@ -247,13 +248,8 @@ describe('buddy invariants at 16K under random alloc/free', () => {
     { base: 8 * M, size: 5 * M },
     { base: FOUR_G, size: 40 * M },
   ];
-  const inRam = (pa: number, len: number): boolean => banks.some((b) => pa >= b.base && pa + len <= b.base + b.size);
   const gfps = [GFP_KERNEL, GFP_ATOMIC, GFP_KERNEL | GFP_DMA32, GFP_KERNEL | GFP_DMA, GFP_KERNEL | __GFP_NOWARN];
-  type Op = { kind: 'alloc'; order: number; gfp: number } | { kind: 'free'; pick: number };
-  const opArb: fc.Arbitrary<Op> = fc.oneof(
-    fc.record({ kind: fc.constant('alloc' as const), order: fc.integer({ min: 0, max: 11 }), gfp: fc.constantFrom(...gfps) }),
-    fc.record({ kind: fc.constant('free' as const), pick: fc.nat() }),
-  );
+  const opArb = buddyOpArb(11, gfps);
 
   it.each([
     ['pcp on, watermarks on', true, true],
@@ -264,29 +260,14 @@ describe('buddy invariants at 16K under random alloc/free', () => {
         const pa = new PageAllocator({ banks, pcp, watermarks, pageSize: K16, bootHistory: { seed, allocations: 100 } });
         const initialFree = JSON.stringify(new PageAllocator({ banks, pageSize: K16, pcp: false, bootHistory: null }).freeBlocks());
         const managed = pa.zoneStats().reduce((s, z) => s + z.managedPages, 0);
-        const mine: { pa: number; order: number }[] = [];
-        for (const op of ops) {
-          if (op.kind === 'alloc') {
-            const p = pa.allocPages(op.gfp | __GFP_NOWARN, op.order);
-            if (p !== null) {
-              const len = K16 * 2 ** op.order;
-              expect(p % len).toBe(0);
-              expect(inRam(p, len)).toBe(true);
-              if (op.gfp & (GFP_DMA32 | GFP_DMA)) expect(p + len).toBeLessThanOrEqual(FOUR_G);
-              mine.push({ pa: p, order: op.order });
-            }
-          } else if (mine.length) {
-            const [v] = mine.splice(op.pick % mine.length, 1);
-            expect(pa.freePages(v.pa, v.order)).toBe(true);
-          }
-        }
+        applyBuddyOps(pa, ops, K16, banks);
         const live = pa.liveBlocks();
         const free = pa.freeBlocks();
         const all = [...live.map((b) => ({ pa: b.pa, order: b.order })), ...free].sort((a, b) => a.pa - b.pa);
         for (const b of all) {
           expect(b.order).toBeLessThanOrEqual(11);
           expect(b.pa % (K16 * 2 ** b.order)).toBe(0);
-          expect(inRam(b.pa, K16 * 2 ** b.order)).toBe(true);
+          expect(inBanks(banks, b.pa, K16 * 2 ** b.order)).toBe(true);
         }
         for (let i = 1; i < all.length; i++) expect(all[i - 1].pa + K16 * 2 ** all[i - 1].order).toBeLessThanOrEqual(all[i].pa);
         const st = pa.zoneStats();
