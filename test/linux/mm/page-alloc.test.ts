@@ -13,19 +13,10 @@ import {
 } from '../../../src/linux/mm/gfp.js';
 import { arm64MemmapReservation } from '../../../src/linux/mm/memblock.js';
 import { PageAllocator, explainAllocEvent, getOrder, kmallocSizeClass, slabOrder } from '../../../src/linux/mm/page-alloc.js';
+import { rk2g, rk4g, rk8g } from './rk3568-ram.js';
 
-const G = 0x4000_0000;
 const M = 0x10_0000;
 const FOUR_G = 0x1_0000_0000;
-const rk2g: RamBank[] = [{ base: 0x20_0000, size: 0x8000_0000 - 0x20_0000 }];
-const rk4g: RamBank[] = [
-  { base: 0x20_0000, size: 0xf000_0000 - 0x20_0000 },
-  { base: 0x1_f000_0000, size: 0x1000_0000 },
-];
-const rk8g: RamBank[] = [
-  { base: 0x20_0000, size: 0xf000_0000 - 0x20_0000 },
-  { base: FOUR_G, size: 4 * G },
-];
 
 describe('boot-time release and buddy split/merge (mm/memblock.c, mm/page_alloc.c)', () => {
   it('frees RAM in largest aligned chunks, ascending, to list tails', () => {

@@ -1,18 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import type { RamBank } from '../../../src/mem/phys-mem.js';
 import { computeZones, zoneOf, zoneRangesLog } from '../../../src/linux/mm/zones.js';
+import { rk2g, rk4g, rk8g } from './rk3568-ram.js';
 
 // RAM layouts from board-memory-maps.md (U-Boot banks as the kernel receives them).
 const G = 0x4000_0000;
-const rk2g: RamBank[] = [{ base: 0x20_0000, size: 0x8000_0000 - 0x20_0000 }];
-const rk4g: RamBank[] = [
-  { base: 0x20_0000, size: 0xf000_0000 - 0x20_0000 },
-  { base: 0x1_f000_0000, size: 0x1000_0000 },
-];
-const rk8g: RamBank[] = [
-  { base: 0x20_0000, size: 0xf000_0000 - 0x20_0000 },
-  { base: 0x1_0000_0000, size: 4 * G },
-];
 // A 16 GiB layout with the MMIO hole and a second hole above 4 GiB.
 const big16g: RamBank[] = [
   { base: 0x0, size: 0xf000_0000 },
