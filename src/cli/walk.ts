@@ -24,28 +24,15 @@ import {
 } from '../formats/types.js';
 import { EXIT_OK, UsageError } from './errors.js';
 import type { SetExit } from './commands.js';
-import { startWalk } from '../decode/walk-start.js';
+import { startWalk, type StartOptions } from '../decode/walk-start.js';
 import { parseReg64, type Reg64 } from '../formats/smmuv3.js';
 
-export interface WalkOptions {
+/** Where to start (format and root, or SMMUv3 registers: src/decode/walk-start.ts), the dump, and what to print. */
+export interface WalkOptions extends StartOptions {
   format: string;
-  root?: number[];
-  rootReg?: number[];
-  rootRegEncoding?: string;
-  granule?: number;
-  ias?: number;
-  oas?: number;
   base?: number;
   dumpType?: OpenDumpOptions['type'];
-  iova?: number[];
-  explain?: boolean;
-  suggest?: boolean;
   json?: boolean;
-  /** SMMUv3: start from STRTAB_BASE / STRTAB_BASE_CFG and a StreamID (src/decode/walk-start.ts). */
-  smmuStrtab?: Reg64;
-  strtabCfg?: number;
-  sid?: number;
-  ssid?: number;
 }
 
 /** What a walk produced: the JSON document, the text for humans, and the exit code. */

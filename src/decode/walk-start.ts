@@ -26,6 +26,7 @@ export interface StartOptions {
   granule?: number;
   ias?: number;
   oas?: number;
+  /** SMMUv3: start from STRTAB_BASE / STRTAB_BASE_CFG and a StreamID. */
   smmuStrtab?: Reg64;
   strtabCfg?: number;
   sid?: number;
