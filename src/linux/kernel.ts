@@ -19,7 +19,6 @@ import { IpmmuVmsa } from '../hw/ipmmu.js';
 import type { BeyondWidth } from '../mem/device-view.js';
 import { ACCESS_FAULT, type PhysMem } from '../mem/phys-mem.js';
 import type { Tracer } from '../trace/events.js';
-import { kPad } from '../trace/printf.js';
 import { Device, dmaSetMaskAndCoherent } from './device.js';
 import { DirectDma } from './dma/direct.js';
 import { DmaIovaCookie } from './dma/dma-iommu-iova.js';
@@ -935,11 +934,6 @@ export class Kernel implements KernelApi {
     }
   }
 
-  /** Kernel-style one-line description of a physical address's origin (for --explain). */
-  describePhys(pa: number): string {
-    const inPool = this.swiotlb?.contains(pa) ? ' (swiotlb bounce pool)' : '';
-    return `${kPad(pa)} in ZONE_${this.zoneName(pa)}${inPool}`;
-  }
 }
 
 function isIpmmuLeaf(bi: BoardIommu): boolean {

@@ -8,10 +8,9 @@
  * Variants and fixes are rows of data (RkOpsRow): which entry encoders, which DMA mask, which extra gfp
  * flags. A preset maps compatibles to rows, as rk_iommu_dt_ids maps them to ops in the kernel.
  */
-import { hex } from '../../addr.js';
 import { kHexAlt, kPad } from '../../trace/printf.js';
 import { rockchipVariants, type RockchipEntryOps } from '../../formats/rockchip.js';
-import { IommuDomain, newGather, type IommuClientDevice, type IommuCore, type IommuDevice, type IommuOps, EINVAL, ENOMEM, ENODEV } from '../iommu/core.js';
+import { IommuDomain, type IommuClientDevice, type IommuCore, type IommuDevice, type IommuOps, EINVAL, ENOMEM, ENODEV } from '../iommu/core.js';
 import { DMA_MAPPING_ERROR, pollTimeout, type KDevice, type KernelApi, type IrqReturn } from '../kapi.js';
 
 /** One row of ops: struct rk_iommu_ops's data members. */
@@ -526,11 +525,5 @@ export class RockchipIommuDriver {
     return ret;
   }
 
-  /** A gather-free unmap helper for tests. */
-  static gather = newGather;
 }
 
-/** Human summary of a row, for --explain. */
-export function describeRow(row: RkOpsRow): string {
-  return `${row.entries} entries, dma mask ${row.dmaBits} bits (${hex(2 ** row.dmaBits - 1)}), gfp ${row.gfpFlags || '0'} [${row.origin}]`;
-}
