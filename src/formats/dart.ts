@@ -29,7 +29,6 @@ import {
   IOMMU_WRITE,
   type EntryDescription,
   type EnumerateResult,
-  type FaultKind,
   type FormatConfig,
   type MapResult,
   type MappingRun,
@@ -41,6 +40,7 @@ import {
   type WalkProblem,
   type WalkResult,
   type WalkStep,
+  walkFail,
 } from './types.js';
 
 export type DartVariant = 'dart1' | 'dart2';
@@ -192,12 +192,6 @@ function geometryOf(cfg: ResolvedConfig): Geometry {
     geometryCache.set(cfg, g);
   }
   return g;
-}
-
-function walkFail(res: WalkResult, fault: FaultKind, detail: string): WalkResult {
-  res.fault = fault;
-  res.detail = detail;
-  return res;
 }
 
 /** (iova >> shift) & mask for any iova < 2^53, with div = 2^shift. */

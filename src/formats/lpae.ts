@@ -32,7 +32,6 @@ import {
   IOMMU_WRITE,
   type EntryDescription,
   type EnumerateResult,
-  type FaultKind,
   type FormatConfig,
   type MapResult,
   type MappingRun,
@@ -45,6 +44,7 @@ import {
   type WalkProblem,
   type WalkResult,
   type WalkStep,
+  walkFail as setFault,
 } from './types.js';
 
 const FILE = 'io-pgtable-arm.c';
@@ -981,12 +981,6 @@ function classify(geo: Geometry, lo: number, hi: number, level: number): StepKin
   const t = lo & TYPE_MASK;
   if (level === LPAE_MAX_LEVELS - 1) return t === TYPE_TABLE ? 'page' : 'bogus';
   return t === TYPE_TABLE ? 'table' : 'block';
-}
-
-function setFault(res: WalkResult, fault: FaultKind, detail: string): WalkResult {
-  res.fault = fault;
-  res.detail = detail;
-  return res;
 }
 
 function addNote(res: WalkResult, text: string): void {

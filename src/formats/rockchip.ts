@@ -38,6 +38,7 @@ import {
   type WalkProblem,
   type WalkResult,
   type WalkStep,
+  walkFail,
 } from './types.js';
 
 /** 1024 entries per table (RK:72-73); each table is one 4 KiB page (RK:75-76). */
@@ -374,11 +375,7 @@ function makeFormat(variant: 'v1' | 'v2'): PageTableFormat {
   const walk = (mem: MemReader, params: WalkParams, iova: number): WalkResult => {
     const steps: WalkStep[] = [];
     const res: WalkResult = { iova, phys: null, prot: 0, leafSize: 0, fault: null, steps };
-    const fail = (fault: FaultKind, detail: string): WalkResult => {
-      res.fault = fault;
-      res.detail = detail;
-      return res;
-    };
+    const fail = (fault: FaultKind, detail: string): WalkResult => walkFail(res, fault, detail);
     if (iova >= TWO32) return fail('outside-ias', `IOVA ${hex(iova)} has bits above bit 31; the Rockchip IOVA is 32 bits`);
     const root = params.roots[0];
     if (root === undefined) return fail('translation', 'no DTE_ADDR (directory table) given');

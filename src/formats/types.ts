@@ -164,6 +164,13 @@ export interface WalkResult {
   notes?: string[];
 }
 
+/** A walk that stops: record the fault and its words on `res` and return it. */
+export function walkFail(res: WalkResult, fault: FaultKind, detail: string): WalkResult {
+  res.fault = fault;
+  res.detail = detail;
+  return res;
+}
+
 /** Parameters for walking tables found in memory (dump inspector, hardware walker). */
 export interface WalkParams {
   /** Top-level table physical addresses, in order (TTBR0..3 for DART). */
