@@ -505,25 +505,25 @@ export class Kernel implements KernelApi {
 
   dmaMapSingle(kdev: KDevice, pa: number, size: number, dir: DmaDirection): number {
     const dev = kdev as LinuxDevice;
-    if (dev.dmaIommu) return this.iommuDmaMap(dev, pa, size, dir);
+    if (dev.dmaIommu) return this.iommuDmaMapPage(dev, pa, size, dir);
     return this.direct.mapPage(dev, pa, size, toDmaDir(dir)).dma;
   }
 
   dmaUnmapSingle(kdev: KDevice, dma: number, size: number, dir: DmaDirection): void {
     const dev = kdev as LinuxDevice;
-    if (dev.dmaIommu) return this.iommuDmaUnmap(dev, dma, size);
+    if (dev.dmaIommu) return this.iommuDmaUnmapPage(dev, dma, size, dir);
     this.direct.unmapPage(dev, dma, size, toDmaDir(dir));
   }
 
   dmaSyncSingleForDevice(kdev: KDevice, dma: number, size: number, dir: DmaDirection): void {
     const dev = kdev as LinuxDevice;
-    if (dev.dmaIommu) return; // no bounce for trusted devices: cache maintenance only
+    if (dev.dmaIommu) return this.iommuDmaSync(dev, dma, size, dir, 'device');
     this.direct.syncSingleForDevice(dev, dma, size, toDmaDir(dir));
   }
 
   dmaSyncSingleForCpu(kdev: KDevice, dma: number, size: number, dir: DmaDirection): void {
     const dev = kdev as LinuxDevice;
-    if (dev.dmaIommu) return;
+    if (dev.dmaIommu) return this.iommuDmaSync(dev, dma, size, dir, 'cpu');
     this.direct.syncSingleForCpu(dev, dma, size, toDmaDir(dir));
   }
 
@@ -694,6 +694,46 @@ export class Kernel implements KernelApi {
   private protOf(dir: DmaDirection, coherent: boolean): number {
     const rw = dir === 'to-device' ? 1 : dir === 'from-device' ? 2 : 3;
     return rw | (coherent ? 4 : 0);
+  }
+
+  /**
+   * iommu_dma_map_page (dma-iommu.c:1163-1221): a small kmalloc buffer of a non-coherent device that is
+   * not granule-aligned (dev_use_swiotlb + iova_offset) is first bounced through swiotlb, aligned to the
+   * IOVA granule; then the slot (or the buffer) is mapped through the IOMMU.
+   */
+  iommuDmaMapPage(dev: LinuxDevice, phys: number, size: number, dir: DmaDirection): number {
+    const granule = lowest(this.domainOf(dev).pgsizeBitmap);
+    const d = toDmaDir(dir);
+    let pa = phys;
+    if (this.direct.kmallocNeedsBounce(dev, size, d) && (phys % granule !== 0 || size % granule !== 0)) {
+      if (!this.swiotlb) {
+        dev.printk('warn', 'DMA bounce buffers are inactive, unable to map unaligned transaction.');
+        return DMA_MAPPING_ERROR;
+      }
+      this.tracer.emit('swiotlb', 'swiotlb_bounced', { dev: dev.name, dma: phys, size, via: 'dma-iommu' });
+      const r = this.swiotlb.mapSingle(dev, phys, size, granule - 1, d, 0);
+      if (!r) return DMA_MAPPING_ERROR;
+      pa = r.tlbAddr;
+    }
+    const iova = this.iommuDmaMap(dev, pa, size, dir);
+    if (iova === DMA_MAPPING_ERROR && pa !== phys) this.swiotlb!.unmapSingle(dev, pa, size, d, 0);
+    return iova;
+  }
+
+  /** iommu_dma_unmap_page: unmap, then release the bounce slot if the IOVA pointed at one. */
+  iommuDmaUnmapPage(dev: LinuxDevice, dma: number, size: number, dir: DmaDirection): void {
+    const phys = this.core.iovaToPhys(this.domainOf(dev), dma);
+    this.iommuDmaUnmap(dev, dma, size);
+    if (phys && this.swiotlb?.contains(phys)) this.swiotlb.unmapSingle(dev, phys, size, toDmaDir(dir), 0);
+  }
+
+  /** iommu_dma_sync_single_for_{cpu,device}: only a bounced buffer has anything to copy. */
+  private iommuDmaSync(dev: LinuxDevice, dma: number, size: number, dir: DmaDirection, to: 'cpu' | 'device'): void {
+    if (dev.dmaCoherent && !this.direct.kmallocNeedsBounce(dev, size, toDmaDir(dir))) return;
+    const phys = this.core.iovaToPhys(this.domainOf(dev), dma);
+    if (!phys || !this.swiotlb?.contains(phys)) return;
+    if (to === 'cpu') this.swiotlb.syncSingleForCpu(dev, phys, size, toDmaDir(dir));
+    else this.swiotlb.syncSingleForDevice(dev, phys, size, toDmaDir(dir));
   }
 
   /** iommu_dma_map_page + __iommu_dma_map. */
