@@ -4,7 +4,15 @@ import { PhysMem } from '../../src/mem/phys-mem.js';
 import { appleDart2Format, appleDartFormat, dartTtbrRegister, decodeDartTtbr } from '../../src/formats/dart.js';
 import { getFormat } from '../../src/formats/index.js';
 import { EEXIST, EINVAL, ERANGE, IOMMU_CACHE, IOMMU_READ, IOMMU_WRITE, type PageTableFormat } from '../../src/formats/types.js';
-import { BumpHost, ListHost, expectRunsGiveProbes, memFor, replayOps } from './rockchip-dart-oracle.js';
+import {
+  BumpHost,
+  ListHost,
+  expectEnumeratesRef,
+  expectRunsGiveProbes,
+  expectTranslatesLikeRef,
+  memFor,
+  replayOps,
+} from './rockchip-dart-oracle.js';
 import { hx, hx64, loadOracleCase, openOracleCore } from './oracle.js';
 
 const CASES: [string, PageTableFormat][] = [
@@ -299,19 +307,11 @@ function dartProperty(format: PageTableFormat, granule: number, maxPhys: number)
       for (let t = 0; t < ttbrs; t++) {
         for (let l1 = 0; l1 < 3; l1++) {
           for (let l2 = E - 68; l2 < E; l2++) {
-            const iova = t * ttbrSpan + l1 * l1Span + l2 * G + 0x2a;
-            const want = ref.get(iova - 0x2a);
-            expect(pt.iovaToPhys(iova)).toBe(want ? want.phys + 0x2a : 0);
-            const w = format.walk(mem, params, iova);
-            expect(w.phys).toBe(want ? want.phys + 0x2a : null);
-            if (want) expect(w.prot).toBe(want.prot);
+            expectTranslatesLikeRef(pt, format, mem, ref, t * ttbrSpan + l1 * l1Span + l2 * G, 0x2a);
           }
         }
       }
-      const e = format.enumerate(mem, params);
-      expect(e.problems).toEqual([]);
-      expect(e.mappings.reduce((s, m) => s + m.size, 0)).toBe(ref.size * G);
-      for (const m of e.mappings) for (let off = 0; off < m.size; off += G) expect(ref.get(m.iova + off)).toEqual({ phys: m.phys + off, prot: m.prot });
+      expectEnumeratesRef(format, mem, params, ref, G);
     }),
     { numRuns: 50, seed: 1701 },
   );

@@ -1,11 +1,11 @@
 /**
  * Test helpers for the Rockchip and DART oracle cases (test/fixtures/oracle/, copied from the kernel-built
  * samples; the case JSON and core are read by ./oracle.ts): TableHosts that record what the format asked
- * for, PhysMem shaped like the case's memory, and the checks both formats' oracle tests make.
+ * for, PhysMem shaped like the case's memory, and the checks both formats' oracle and property tests make.
  */
 import { expect } from 'vitest';
 import { PhysMem } from '../../src/mem/phys-mem.js';
-import type { MappingRun, PageTable, TableHost } from '../../src/formats/types.js';
+import type { MappingRun, PageTable, PageTableFormat, TableHost, WalkParams } from '../../src/formats/types.js';
 import { hx, type OracleCase } from './oracle.js';
 
 /** A host over PhysMem handing out table addresses from a list (the oracle's order), recording calls. */
@@ -90,4 +90,25 @@ export function expectRunsGiveProbes(mappings: MappingRun[], c: OracleCase): voi
     const run = mappings.find((m) => iova >= m.iova && iova < m.iova + m.size);
     expect(run ? run.phys + (iova - run.iova) : 0, p.iova).toBe(hx(p.phys));
   }
+}
+
+/** What the property tests mapped: page IOVA -> page PA and IOMMU_* prot. */
+export type PageRef = Map<number, { phys: number; prot: number }>;
+
+/** The byte at page + off: iova_to_phys and a hardware walk both give the reference's answer (0 / null if unmapped). */
+export function expectTranslatesLikeRef(pt: PageTable, format: PageTableFormat, mem: PhysMem, ref: PageRef, page: number, off: number): void {
+  const iova = page + off;
+  const want = ref.get(iova - off);
+  expect(pt.iovaToPhys(iova)).toBe(want ? want.phys + off : 0);
+  const w = format.walk(mem, { roots: pt.roots, cfg: pt.cfg }, iova);
+  expect(w.phys).toBe(want ? want.phys + off : null);
+  if (want) expect(w.prot).toBe(want.prot);
+}
+
+/** Enumerating the tables finds no problem and exactly the reference's pages, each with its PA and prot. */
+export function expectEnumeratesRef(format: PageTableFormat, mem: PhysMem, params: WalkParams, ref: PageRef, pageSize: number): void {
+  const e = format.enumerate(mem, params);
+  expect(e.problems).toEqual([]);
+  expect(e.mappings.reduce((s, m) => s + m.size, 0)).toBe(ref.size * pageSize);
+  for (const m of e.mappings) for (let off = 0; off < m.size; off += pageSize) expect(ref.get(m.iova + off)).toEqual({ phys: m.phys + off, prot: m.prot });
 }

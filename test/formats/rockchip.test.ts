@@ -12,7 +12,15 @@ import {
 } from '../../src/formats/rockchip.js';
 import { getFormat } from '../../src/formats/index.js';
 import { EADDRINUSE, IOMMU_CACHE, IOMMU_NOEXEC, IOMMU_READ, IOMMU_WRITE, type PageTableFormat } from '../../src/formats/types.js';
-import { BumpHost, ListHost, expectRunsGiveProbes, memFor, replayOps } from './rockchip-dart-oracle.js';
+import {
+  BumpHost,
+  ListHost,
+  expectEnumeratesRef,
+  expectRunsGiveProbes,
+  expectTranslatesLikeRef,
+  memFor,
+  replayOps,
+} from './rockchip-dart-oracle.js';
 import { hx, loadOracleCase, openOracleCore } from './oracle.js';
 
 const STEM = 'rockchip-v2-above-4g';
@@ -303,19 +311,10 @@ function propertyFor(format: PageTableFormat, physPages: number) {
       const params = { roots: pt.roots, cfg: pt.cfg };
       for (let d = 0; d < 4; d++) {
         for (let p = 0; p < 1024; p += 7) {
-          const iova = d * 0x40_0000 + p * 4096 + 0x123;
-          const want = ref.get(iova - 0x123);
-          expect(pt.iovaToPhys(iova)).toBe(want ? want.phys + 0x123 : 0);
-          const w = format.walk(mem, params, iova);
-          expect(w.phys).toBe(want ? want.phys + 0x123 : null);
-          if (want) expect(w.prot).toBe(want.prot);
+          expectTranslatesLikeRef(pt, format, mem, ref, d * 0x40_0000 + p * 4096, 0x123);
         }
       }
-      const e = format.enumerate(mem, params);
-      expect(e.problems).toEqual([]);
-      expect(e.mappings.reduce((s, m) => s + m.size, 0)).toBe(ref.size * 4096);
-      for (const m of e.mappings)
-        for (let off = 0; off < m.size; off += 4096) expect(ref.get(m.iova + off)).toEqual({ phys: m.phys + off, prot: m.prot });
+      expectEnumeratesRef(format, mem, params, ref, 4096);
     }),
     { numRuns: 60, seed: 4242 },
   );
