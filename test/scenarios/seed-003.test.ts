@@ -17,6 +17,7 @@ import { loadScenarioFile } from '../../src/scenario/loader.js';
 import { runScenario, type RunResult } from '../../src/scenario/runner.js';
 import { setupScenarioLayers } from '../../src/scenario/setup.js';
 import { listScenarioFiles } from '../../src/scenario/library.js';
+import { itMeetsItsExpectations } from './own-expectations.js';
 
 const dir = join(import.meta.dirname, '../../scenarios');
 const S = '003-apple-dart/';
@@ -74,14 +75,7 @@ beforeAll(() => setupScenarioLayers());
 describe('seed 003 scenarios meet their own expectations', () => {
   const files = listScenarioFiles(dir).filter((f) => f.file.includes('003-apple-dart'));
   it('finds the seed-003 scenarios', () => expect(files.length).toBeGreaterThanOrEqual(10));
-  for (const f of files) {
-    it(f.name, () => {
-      const r = runScenario(loadScenarioFile(f.file));
-      const failed = r.checks.filter((c) => !c.ok).map((c) => `${c.what}: ${c.actual}`);
-      expect(failed, r.log.join('\n')).toEqual([]);
-      expect(r.ok).toBe(true);
-    });
-  }
+  itMeetsItsExpectations(files, { requireOk: true });
 });
 
 describe('6.12 on a 4K kernel: forced bypass', () => {
