@@ -373,33 +373,33 @@ export class RockchipIommuDriver {
     if (!this.allStatus(iommu, ST_PAGING_ENABLED)) return 0;
     if (this.stallAcksStaleFault)
       for (const b of iommu.bases) if (this.read(b, STATUS) & ST_PAGE_FAULT_ACTIVE) this.write(b, COMMAND, CMD_PAGE_FAULT_DONE);
-    this.command(iommu, CMD_ENABLE_STALL);
-    const ret = pollTimeout(this.k, () => this.allStatus(iommu, ST_STALL_ACTIVE), POLL_PERIOD_US, POLL_TIMEOUT_US);
-    if (ret) for (const b of iommu.bases) this.err(iommu, `Enable stall request timed out, status: ${kHexAlt(this.read(b, STATUS), 8)}`);
-    return ret;
+    return this.commandAndWait(iommu, CMD_ENABLE_STALL, ST_STALL_ACTIVE, true, 'Enable stall');
   }
 
   private disableStall(iommu: RkIommu): number {
     if (!this.allStatus(iommu, ST_STALL_ACTIVE)) return 0;
-    this.command(iommu, CMD_DISABLE_STALL);
-    const ret = pollTimeout(this.k, () => !this.allStatus(iommu, ST_STALL_ACTIVE), POLL_PERIOD_US, POLL_TIMEOUT_US);
-    if (ret) for (const b of iommu.bases) this.err(iommu, `Disable stall request timed out, status: ${kHexAlt(this.read(b, STATUS), 8)}`);
-    return ret;
+    return this.commandAndWait(iommu, CMD_DISABLE_STALL, ST_STALL_ACTIVE, false, 'Disable stall');
   }
 
   private enablePaging(iommu: RkIommu): number {
     if (this.allStatus(iommu, ST_PAGING_ENABLED)) return 0;
-    this.command(iommu, CMD_ENABLE_PAGING);
-    const ret = pollTimeout(this.k, () => this.allStatus(iommu, ST_PAGING_ENABLED), POLL_PERIOD_US, POLL_TIMEOUT_US);
-    if (ret) for (const b of iommu.bases) this.err(iommu, `Enable paging request timed out, status: ${kHexAlt(this.read(b, STATUS), 8)}`);
-    return ret;
+    return this.commandAndWait(iommu, CMD_ENABLE_PAGING, ST_PAGING_ENABLED, true, 'Enable paging');
   }
 
   private disablePaging(iommu: RkIommu): number {
     if (!this.allStatus(iommu, ST_PAGING_ENABLED)) return 0;
-    this.command(iommu, CMD_DISABLE_PAGING);
-    const ret = pollTimeout(this.k, () => !this.allStatus(iommu, ST_PAGING_ENABLED), POLL_PERIOD_US, POLL_TIMEOUT_US);
-    if (ret) for (const b of iommu.bases) this.err(iommu, `Disable paging request timed out, status: ${kHexAlt(this.read(b, STATUS), 8)}`);
+    return this.commandAndWait(iommu, CMD_DISABLE_PAGING, ST_PAGING_ENABLED, false, 'Disable paging');
+  }
+
+  /**
+   * The common tail of rk_iommu_{enable,disable}_{stall,paging} (rockchip-iommu.c:412-510): send the
+   * command to every instance, poll until the STATUS bit is set (or clear) on all of them, and on a
+   * timeout print each instance's STATUS.
+   */
+  private commandAndWait(iommu: RkIommu, cmd: number, bit: number, set: boolean, what: string): number {
+    this.command(iommu, cmd);
+    const ret = pollTimeout(this.k, () => this.allStatus(iommu, bit) === set, POLL_PERIOD_US, POLL_TIMEOUT_US);
+    if (ret) for (const b of iommu.bases) this.err(iommu, `${what} request timed out, status: ${kHexAlt(this.read(b, STATUS), 8)}`);
     return ret;
   }
 
