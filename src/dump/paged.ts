@@ -209,7 +209,14 @@ export class SegmentIndex<S extends DumpSegment> {
 
   /** Whether every byte of [addr, addr+len) lies in some run (runs may be adjacent). */
   covers(addr: number, len: number): boolean {
-    return len > 0 ? this.firstHole(addr, len) < 0 : !!this.find(addr);
+    let a = addr;
+    const end = addr + len;
+    while (a < end) {
+      const s = this.find(a);
+      if (!s) return false;
+      a = s.phys + s.size;
+    }
+    return len > 0 || !!this.find(addr);
   }
 
   /** Runs overlapping [addr, addr+len), in order. */
