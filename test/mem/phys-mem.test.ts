@@ -238,6 +238,40 @@ describe('PhysMem frame index against a byte-map model (property)', () => {
     expect(m.materialisedFrames).toBe(2);
     expect(m.frameNumbers()).toEqual([0, 1]);
   });
+
+  it('keeps frames apart whatever order a 4 GiB window is written in, down to its first and last frame', () => {
+    // One bank covering the whole window 1 (and a little of window 2), so every frame number is RAM.
+    const W = 2 ** 32;
+    const m = new PhysMem([{ base: W, size: W + 0x2000 }]);
+    // Start mid-window, then below, far above, the window's last frame, its first, and in between:
+    // the index of the window has to grow both ways.
+    const frames = [0x80000, 0x7ffff, 0x80001, 0x9_0000, 0xf_ffff, 0, 0x4_0000, 0x1, 0xf_fffe];
+    frames.forEach((n, i) => expect(m.write32(W + n * 4096 + 8, 0x1000 + i)).toBe(true));
+    frames.forEach((n, i) => {
+      expect(m.read32(W + n * 4096 + 8)).toBe(0x1000 + i);
+      expect(m.frameAt(1, n * 4096)?.[2]).toBe(0x1000 + i);
+      // The same word in the neighbouring frames (when not written) and in window 2 reads zero.
+      for (const d of [-1, 1]) {
+        const k = n + d;
+        if (k >= 0 && k < 2 ** 20 && !frames.includes(k)) expect(m.read32(W + k * 4096 + 8)).toBe(0);
+      }
+    });
+    expect(m.read32(2 * W + 8)).toBe(0);
+    expect(m.materialisedFrames).toBe(frames.length);
+    expect(m.frameNumbers()).toEqual([...frames].sort((a, b) => a - b).map((n) => 2 ** 20 + n));
+    // A window whose first written frame is high: frames below it must not wrap onto written ones.
+    const h = new PhysMem([{ base: W, size: W }]);
+    h.write32(W + 0xf_ffff * 4096, 7);
+    h.write32(W + 0xf_fff0 * 4096, 8);
+    for (const n of [0, 0xf, 0x10, 0x8_0000, 0xf_ffef]) expect(h.read32(W + n * 4096)).toBe(0);
+    expect(h.read32(W + 0xf_ffff * 4096)).toBe(7);
+    expect(h.read32(W + 0xf_fff0 * 4096)).toBe(8);
+    // Zero-filling a frame drops it; the others stay.
+    expect(m.fill(W + 0x80000 * 4096, 4096)).toBe(true);
+    expect(m.read32(W + 0x80000 * 4096 + 8)).toBe(0);
+    expect(m.read32(W + 0x7ffff * 4096 + 8)).toBe(0x1001);
+    expect(m.materialisedFrames).toBe(frames.length - 1);
+  });
 });
 
 describe('DeviceView', () => {
