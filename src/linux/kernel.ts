@@ -20,6 +20,7 @@ import type { BeyondWidth } from '../mem/device-view.js';
 import { ACCESS_FAULT, type PhysMem } from '../mem/phys-mem.js';
 import type { Tracer } from '../trace/events.js';
 import { Device, dmaSetMaskAndCoherent } from './device.js';
+import { CmaArea } from './mm/cma.js';
 import { DirectDma } from './dma/direct.js';
 import { DmaIovaCookie } from './dma/dma-iommu-iova.js';
 import { FlushQueue } from './dma/flush-queue.js';
@@ -113,6 +114,7 @@ export class Kernel implements KernelApi {
   readonly swiotlb: Swiotlb | null;
   readonly pages: PageAllocator;
   readonly direct: DirectDma;
+  readonly cma: CmaArea | null;
   readonly core: IommuCore;
   readonly bus: MmioBus;
   readonly irq: IrqController;
@@ -179,7 +181,12 @@ export class Kernel implements KernelApi {
       nrCpus: opts.cpus ?? 4,
       pageSize: opts.pageSize,
     });
+    // The default CMA area (cma=): reserved by memblock above, handed to dma_alloc_contiguous.
+    const cmaRange = memblock.reserved.find((r) => r.name === 'cma');
+    this.cma = cmaRange ? new CmaArea(cmaRange.base, cmaRange.size, opts.pageSize) : null;
+    if (this.cma) this.tracer.printk('info', `cma: Reserved ${Math.floor(cmaRange!.size / 2 ** 20)} MiB at ${'0x' + cmaRange!.base.toString(16).padStart(16, '0')} on node -1`);
     this.direct = new DirectDma({
+      cma: this.cma,
       mem,
       pageSize: opts.pageSize,
       swiotlb: this.swiotlb,
@@ -877,7 +884,9 @@ export class Kernel implements KernelApi {
   /** dma_free_coherent: unmap (dma-iommu), then give the pages back block by block. */
   dmaFreeCoherent(dev: LinuxDevice, size: number, cpu: number, dma: number, chunks?: readonly PageChunk[]): void {
     if (!dev.dmaIommu) {
-      this.pages.freePages(cpu, getOrder(size, this.pageSize));
+      // dma_free_contiguous: a CMA block goes back to the area, anything else to the buddy allocator.
+      if (this.cma?.contains(cpu)) this.cma.release(cpu, Math.ceil(size / this.pageSize));
+      else this.pages.freePages(cpu, getOrder(size, this.pageSize));
       return;
     }
     this.iommuDmaUnmap(dev, dma, size);

@@ -11,8 +11,9 @@
  * only the device mask counted; since, min_not_zero(mask, bus limit). Both rules are data below.
  */
 import type { PhysMem } from '../../mem/phys-mem.js';
+import { type CmaArea, cmaAlignOrder } from '../mm/cma.js';
 import type { Tracer } from '../../trace/events.js';
-import { GFP_DMA, GFP_DMA32 } from '../mm/gfp.js';
+import { GFP_DMA, GFP_DMA32, __GFP_DIRECT_RECLAIM } from '../mm/gfp.js';
 import type { Device } from '../device.js';
 import { dmaGetMask } from '../device.js';
 import { KLog } from './kmsg.js';
@@ -205,6 +206,8 @@ export interface DirectDmaOptions {
   pageSize: number;
   swiotlb?: Swiotlb | null;
   pages?: PageSource | null;
+  /** The default CMA area (cma=), from which dma_alloc_contiguous serves large blocking allocations. */
+  cma?: CmaArea | null;
   /** zone_dma_limit (inclusive), from arm64Zones. */
   zoneDmaLimit?: number;
   capableRule?: keyof typeof DMA_CAPABLE_RULES;
@@ -249,6 +252,7 @@ export class DirectDma {
   readonly pageSize: number;
   swiotlb: Swiotlb | null;
   pages: PageSource | null;
+  cma: CmaArea | null;
   zoneDmaLimit: number;
   capableRule: keyof typeof DMA_CAPABLE_RULES;
   bounceUnalignedKmalloc: boolean;
@@ -261,6 +265,7 @@ export class DirectDma {
     this.pageSize = o.pageSize;
     this.swiotlb = o.swiotlb ?? null;
     this.pages = o.pages ?? null;
+    this.cma = o.cma ?? null;
     this.zoneDmaLimit = o.zoneDmaLimit ?? dmaBitMask(32);
     this.capableRule = o.capableRule ?? 'mask-and-bus-limit';
     this.bounceUnalignedKmalloc = o.bounceUnalignedKmalloc ?? true;
@@ -404,8 +409,18 @@ export class DirectDma {
     const opt = this.optimalGfpMask(dev);
     let gfp = gfpIn | opt.gfp;
     const attempts: AllocAttempt[] = [];
-    let page: number | null;
+    let page: number | null = null;
+    // dma_alloc_contiguous (kernel/dma/contiguous.c:350-361): blocking allocations larger than a page
+    // come from the default CMA area first, if the device can reach what it returns.
+    if (this.cma && gfp & __GFP_DIRECT_RECLAIM && size > this.pageSize) {
+      const pages = Math.ceil(size / this.pageSize);
+      const cmaPage = this.cma.alloc(pages, cmaAlignOrder(size, this.pageSize));
+      if (cmaPage !== null && !this.coherentOk(dev, cmaPage, size)) this.cma.release(cmaPage, pages);
+      else if (cmaPage !== null) page = cmaPage;
+      this.tracer?.emit('dma', 'dma_alloc_contiguous', { dev: dev.name, size, phys: page });
+    }
     for (;;) {
+      if (page !== null && this.cma?.contains(page)) break;
       page = this.pages.allocPages(gfp, order);
       const zone = page === null ? 'none' : this.pages.zoneOf?.(page) ?? 'none';
       const ok = page !== null && this.coherentOk(dev, page, size);
