@@ -59,6 +59,8 @@ export const LPAE_S2_MAX_CONCAT_PAGES = 16;
 const SZ_4K = 0x1000;
 /** Bytes of one PhysMem frame: entries handled in one frame must not cross this. */
 const FRAME_BYTES = 0x1000;
+/** 2^-32, exact. */
+const INV_TWO32 = 1 / TWO32;
 const SZ_16K = 0x4000;
 const SZ_64K = 0x10000;
 const SZ_2M = 0x200000;
@@ -308,7 +310,8 @@ class Geometry {
       this.blockSize[l] = 2 ** shift;
       this.shift[l] = shift;
       // ARM_LPAE_LVL_IDX: the start level indexes with pgd_bits bits (LP:56-62).
-      this.idxMask[l] = (l === cfg.startLevel ? 2 ** cfg.pgdBits : 2 ** cfg.bitsPerLevel) - 1;
+      // Built with shifts so the array holds small integers, not doubles: the walks AND with it.
+      this.idxMask[l] = (1 << (l === cfg.startLevel ? cfg.pgdBits : cfg.bitsPerLevel)) - 1;
       // 4K: blocks at 1 and 2; 16K: at 2; 64K: at 2, and at 1 (4T) only with 52-bit output.
       const bs = this.blockSize[l];
       this.blockAllowed[l] =
@@ -397,6 +400,8 @@ class LpaeTable implements PageTable {
   private readonly frames: PhysMem | undefined;
   private readonly pgdHi: number;
   private readonly pgdLo: number;
+  /** Granule 16K (else 4K) for the unrolled walks of iovaToPhys. */
+  private readonly g16k: boolean;
   private readonly coherent: boolean;
   private readonly ns: boolean;
   private readonly hd: boolean;
@@ -418,6 +423,7 @@ class LpaeTable implements PageTable {
     this.frames = host.mem instanceof PhysMem && !this.geo.g64k && pgd % 8 === 0 ? host.mem : undefined;
     this.pgdHi = Math.floor(pgd / TWO32);
     this.pgdLo = pgd | 0;
+    this.g16k = cfg.granule === SZ_16K;
     this.coherent = cfg.coherentWalk;
     this.ns = cfg.quirks.includes('ARM_NS');
     this.hd = cfg.quirks.includes('ARM_HD');
@@ -877,46 +883,94 @@ class LpaeTable implements PageTable {
   // ---------------------------------------------------------------- lookup
 
   /**
-   * arm_lpae_iova_to_phys (LP:727-761): the kernel's walk, allocation-free. On a PhysMem it walks the
-   * frames with every address kept as two 32-bit integers: the table address comes out of a descriptor
-   * as (hi & 0xffff, lo & 0xfffff000), PhysMem.frameAt finds its frame with integer arithmetic and both
-   * words of the entry are read from that frame, so a level costs no float arithmetic and one index
-   * lookup instead of two. A hole or never-written RAM reads as a zero entry, as in the
-   * generic walk (iovaToPhysGeneric). Test: test/formats/iova-to-phys-fast.test.ts compares both walks.
+   * arm_lpae_iova_to_phys (LP:727-761): the kernel's walk, allocation-free. On a PhysMem the common
+   * case - a chain of table descriptors down to a page, or to a 2M/1G (4K granule) or 32M (16K) block -
+   * is walked with every address kept as two 32-bit integers: the table address comes out of a
+   * descriptor as (hi & 0xffff, lo & 0xfffff000) and PhysMem.frameAt finds its frame with integer
+   * arithmetic, both words of an entry read from that frame. The levels are unrolled, one method per
+   * granule, so every index is a shift by a constant: a loop over per-level shift and mask arrays
+   * measured about twice the time (bench/README.md). Anything else the kernel's loop accepts - a zero
+   * entry, a block at another level, a non-zero invalid entry it follows as a table - restarts in
+   * iovaToPhysGeneric, which is the kernel's loop itself; never-written RAM or a hole reads as a zero
+   * entry in both. Test: test/formats/iova-to-phys-fast.test.ts compares both walks.
    */
   iovaToPhys(iova: number): number {
-    // The frame walk is the body of this method itself (not a call) so V8 can inline the whole lookup
-    // into a hot caller: a call that is not inlined boxes the IOVA and the result as heap numbers.
     const mem = this.frames;
     if (mem === undefined) return this.iovaToPhysGeneric(iova);
-    const geo = this.geo;
-    const shift = geo.shift;
-    const idxMask = geo.idxMask;
     const ilo = iova >>> 0;
-    const ihi = ((iova - ilo) / TWO32) >>> 0;
-    // Table address halves as int32 (the low one may be negative: only its bit pattern matters).
-    let th = this.pgdHi;
-    let tl = this.pgdLo;
-    for (let lvl = geo.start; lvl < LPAE_MAX_LEVELS; lvl++) {
-      const s = shift[lvl];
-      const idx = (s >= 32 ? ihi >>> (s - 32) : (ilo >>> s) | (ihi << (32 - s))) & idxMask[lvl];
-      // Entry address = table + idx * 8, carrying into the high half if a (garbage) table straddles 4 GiB.
-      const el = (tl + idx * 8) | 0;
-      const eh = el >>> 0 < tl >>> 0 ? th + 1 : th;
-      const f = mem.frameAt(eh, el);
-      if (f === undefined) return 0;
-      const w = (el & 0xfff) >>> 2;
-      const lo = f[w];
-      const hi = f[w + 1];
-      if (lo === 0 && hi === 0) return 0;
-      if (lvl === LPAE_MAX_LEVELS - 1 ? (lo & TYPE_MASK) === TYPE_TABLE : (lo & TYPE_MASK) === TYPE_BLOCK) {
-        if (s < 32) return (hi & 0xffff) * TWO32 + (((lo & 0xfffff000) | (ilo & ((1 << s) - 1))) >>> 0);
-        return orAddr(geo.addrOf(lo, hi), iova % geo.blockSize[lvl]);
-      }
-      th = hi & 0xffff;
-      tl = lo & 0xfffff000;
-    }
-    return 0;
+    // iova - ilo is a multiple of 2^32: the product is exact (a multiply, not a divide, in the chain).
+    const ihi = ((iova - ilo) * INV_TWO32) >>> 0;
+    return this.g16k ? this.walk16k(mem, iova, ilo, ihi) : this.walk4k(mem, iova, ilo, ihi);
+  }
+
+  /**
+   * The walks' cursor: the table the next ent() reads (address halves), then what the entry it read
+   * points at. Fields rather than locals or a result object so that ent() can return one number and
+   * stay small: V8 inlines it, the walks and iovaToPhys into a hot caller only while each stays under
+   * its bytecode limit (460 bytes), and once inlined a store to these fields and the load after it
+   * fold into a register.
+   */
+  private wTh = 0;
+  private wTl = 0;
+
+  /**
+   * Entry idx of the cursor's table: returns its low word and moves the cursor to the address it
+   * holds (bits 47:12, in place for 4K and 16K granules). Never-written RAM and holes read as a zero
+   * entry (cursor left as is: a zero entry ends every walk).
+   */
+  private ent(mem: PhysMem, idx: number): number {
+    const tl = this.wTl;
+    const el = (tl + (idx << 3)) | 0;
+    // Entry address = table + idx * 8, carrying into the high half if a table straddles 4 GiB.
+    const f = mem.frameAt(el >>> 0 < tl >>> 0 ? this.wTh + 1 : this.wTh, el);
+    if (f === undefined) return 0;
+    const lo = f[(el & 0xfff) >>> 2];
+    this.wTh = f[((el & 0xfff) >>> 2) + 1] & 0xffff;
+    this.wTl = lo & 0xfffff000;
+    return lo;
+  }
+
+  /** A non-table entry lo (cursor = its address) where blocks are offMask + 1 bytes: a block's address, or the kernel's loop. */
+  private notTable(lo: number, off: number, iova: number): number {
+    if ((lo & TYPE_MASK) !== TYPE_BLOCK) return this.iovaToPhysGeneric(iova);
+    return this.wTh * TWO32 + ((this.wTl | off) >>> 0);
+  }
+
+  /**
+   * The 4K-granule walk of iovaToPhys: level shifts 39/30/21/12 (ARM_LPAE_LVL_SHIFT, LP:52-54), index
+   * masks from the geometry (the start level's covers pgd_bits, concatenated stage-2 roots included).
+   */
+  private walk4k(mem: PhysMem, iova: number, ilo: number, ihi: number): number {
+    const m = this.geo.idxMask;
+    const start = this.geo.start;
+    let lo: number;
+    this.wTh = this.pgdHi;
+    this.wTl = this.pgdLo;
+    if (start === 0 && (this.ent(mem, (ihi >>> 7) & m[0]) & TYPE_MASK) !== TYPE_TABLE) return this.iovaToPhysGeneric(iova);
+    if (start <= 1 && ((lo = this.ent(mem, ((ilo >>> 30) | (ihi << 2)) & m[1])) & TYPE_MASK) !== TYPE_TABLE)
+      return this.notTable(lo, ilo & 0x3fffffff, iova);
+    if (start <= 2 && ((lo = this.ent(mem, (ilo >>> 21) & m[2])) & TYPE_MASK) !== TYPE_TABLE)
+      return this.notTable(lo, ilo & 0x1fffff, iova);
+    if ((this.ent(mem, (ilo >>> 12) & m[3]) & TYPE_MASK) !== TYPE_TABLE) return this.iovaToPhysGeneric(iova);
+    return this.wTh * TWO32 + ((this.wTl | (ilo & 0xfff)) >>> 0);
+  }
+
+  /**
+   * The 16K-granule walk of iovaToPhys: level shifts 47/36/25/14, blocks of 32M at level 2 on this path
+   * (a level-1 block is 64G: the kernel's loop handles it).
+   */
+  private walk16k(mem: PhysMem, iova: number, ilo: number, ihi: number): number {
+    const m = this.geo.idxMask;
+    const start = this.geo.start;
+    let lo: number;
+    this.wTh = this.pgdHi;
+    this.wTl = this.pgdLo;
+    if (start === 0 && (this.ent(mem, (ihi >>> 15) & m[0]) & TYPE_MASK) !== TYPE_TABLE) return this.iovaToPhysGeneric(iova);
+    if (start <= 1 && (this.ent(mem, (ihi >>> 4) & m[1]) & TYPE_MASK) !== TYPE_TABLE) return this.iovaToPhysGeneric(iova);
+    if (start <= 2 && ((lo = this.ent(mem, ((ilo >>> 25) | (ihi << 7)) & m[2])) & TYPE_MASK) !== TYPE_TABLE)
+      return this.notTable(lo, ilo & 0x1ffffff, iova);
+    if ((this.ent(mem, (ilo >>> 14) & m[3]) & TYPE_MASK) !== TYPE_TABLE) return this.iovaToPhysGeneric(iova);
+    return this.wTh * TWO32 + ((this.wTl | (ilo & 0x3fff)) >>> 0);
   }
 
   /** arm_lpae_iova_to_phys through any MemReader (a DeviceView, a dump). */
