@@ -202,8 +202,7 @@ function field(iova: number, div: number, mask: number): number {
 class DartTable implements PageTable {
   private readonly g: Geometry;
   private readonly tmp = [0, 0];
-  /** Outputs of l2Frame: word index of the first L2 entry in the frame, and the entry count. */
-  private l2Word = 0;
+  /** Output of l2Frame besides its result: the entry count. */
   private l2Count = 0;
   private readonly oasLimit: number;
 
@@ -223,28 +222,28 @@ class DartTable implements PageTable {
   }
 
   /**
-   * For map/unmap on a PhysMem: the frame holding the L2 entries [start, start + n) of iova, with
+   * For map/unmap on a PhysMem: the index in mem.words of the L2 entries [start, start + n) of iova, with
    * n = min(pgcount, entries - start) (dart_map_pages / dart_unmap_pages, PD:262-265, 311-313), found
-   * with 32-bit halves as in iovaToPhys. Sets l2Word and l2Count. Undefined - and the caller takes the
+   * with 32-bit halves as in iovaToPhys. Sets l2Count. -1 - and the caller takes the
    * generic code, which handles every case and warning - when the L1 entry is zero, a frame was never
    * written, or the entries do not all lie in one frame.
    */
-  private l2Frame(mem: PhysMem, iova: number, pgcount: number): Uint32Array | undefined {
+  private l2Frame(mem: PhysMem, iova: number, pgcount: number): number {
     const { L, g } = this;
     const ilo = iova >>> 0;
     const ihi = ((iova - ilo) / TWO32) >>> 0;
     const ts = g.tblShift;
     const root = this.roots[(ts >= 32 ? ihi >>> (ts - 32) : (ilo >>> ts) | (ihi << (32 - ts))) & (g.nTtbrs - 1)];
-    if (root === undefined) return undefined;
+    if (root === undefined) return -1;
     const s1 = g.l1Shift;
     const rl = root | 0;
     const rh = Math.floor(root / TWO32);
     const el = (rl + ((((ilo >>> s1) | (ihi << (32 - s1))) & (g.entries - 1)) << 3)) | 0;
-    const f1 = mem.frameAt(el >>> 0 < rl >>> 0 ? rh + 1 : rh, el);
-    if (f1 === undefined) return undefined;
-    const lo = f1[(el & 0xfff) >>> 2];
-    const hi = f1[((el & 0xfff) >>> 2) + 1];
-    if (lo === 0 && hi === 0) return undefined;
+    // A frame never written is the zero frame (base 0): a zero entry.
+    const w1 = mem.frameBase(el >>> 0 < rl >>> 0 ? rh + 1 : rh, el) + ((el & 0xfff) >>> 2);
+    const lo = mem.words[w1];
+    const hi = mem.words[w1 + 1];
+    if (lo === 0 && hi === 0) return -1;
     const ps = L.paShift;
     let tl = lo & L.addrLoMask;
     let th = hi & L.addrHiMask;
@@ -255,10 +254,10 @@ class DartTable implements PageTable {
     const start = (ilo >>> g.l2Shift) & (g.entries - 1);
     const n = Math.min(pgcount, g.entries - start);
     const e2 = (tl + (start << 3)) | 0;
-    if (e2 >>> 0 < tl >>> 0 || (e2 & 0xfff) + n * 8 > 4096) return undefined;
-    this.l2Word = (e2 & 0xfff) >>> 2;
+    if (e2 >>> 0 < tl >>> 0 || (e2 & 0xfff) + n * 8 > 4096) return -1;
     this.l2Count = n;
-    return mem.frameAt(th, e2);
+    const base = mem.frameBase(th, e2);
+    return base === 0 ? -1 : base + ((e2 & 0xfff) >>> 2);
   }
 
   registers(): Record<string, string> {
@@ -294,8 +293,8 @@ class DartTable implements PageTable {
     if (!(prot & (IOMMU_READ | IOMMU_WRITE))) return { ret: -EINVAL, mapped: 0 };
 
     // Fast path on a PhysMem with the L2 table present: the same checks and writes on one frame.
-    const f = this.frames === undefined ? undefined : this.l2Frame(this.frames, iova, pgcount);
-    if (f !== undefined && this.mapInFrame(f, paddr, pgsize, prot)) return { ret: 0, mapped: this.l2Count * pgsize };
+    const w = this.frames === undefined ? -1 : this.l2Frame(this.frames, iova, pgcount);
+    if (w >= 0 && this.mapInFrame(w, paddr, pgsize, prot)) return { ret: 0, mapped: this.l2Count * pgsize };
 
     const l1At = this.l1EntryAddr(iova);
     let lo = mem.read32(l1At);
@@ -337,9 +336,9 @@ class DartTable implements PageTable {
    * dart_init_pte (PD:118-145) on the entries l2Frame found: false, writing nothing, when one of them
    * is valid (the generic code then WARNs and returns -EEXIST).
    */
-  private mapInFrame(f: Uint32Array, paddr: number, pgsize: number, prot: number): boolean {
+  private mapInFrame(w: number, paddr: number, pgsize: number, prot: number): boolean {
     const L = this.L;
-    const w = this.l2Word;
+    const f = (this.frames as PhysMem).words;
     const n = this.l2Count;
     for (let i = 0; i < n; i++) if (f[w + 2 * i] & VALID) return false;
     const protBits = protToPte(L, prot) | BIT1 | VALID;
@@ -359,10 +358,10 @@ class DartTable implements PageTable {
       this.warn(301, 'pgsize != cfg->pgsize_bitmap || !pgcount');
       return 0;
     }
-    const f = this.frames === undefined ? undefined : this.l2Frame(this.frames, iova, pgcount);
-    if (f !== undefined) {
+    const w = this.frames === undefined ? -1 : this.l2Frame(this.frames, iova, pgcount);
+    if (w >= 0) {
       // The loop below on one frame: clear each entry, queue its TLB invalidation, stop at a zero one.
-      const w = this.l2Word;
+      const f = (this.frames as PhysMem).words;
       const n = this.l2Count;
       let i = 0;
       for (; i < n; i++) {
@@ -406,7 +405,7 @@ class DartTable implements PageTable {
   /**
    * dart_iova_to_phys (PD:335-358): non-zero entries are followed, valid bit or not. On a PhysMem the
    * walk keeps every address as two 32-bit integers and reads each entry's two words from its frame
-   * (PhysMem.frameAt), so it does no float arithmetic and one index lookup per level; the body is inline
+   * (PhysMem.frameBase), so it does no float arithmetic and one index lookup per level; the body is inline
    * here so V8 can inline the whole lookup into a hot caller. Test: test/formats/iova-to-phys-fast.test.ts.
    */
   iovaToPhys(iova: number): number {
@@ -423,11 +422,10 @@ class DartTable implements PageTable {
     const rl = root | 0;
     const rh = Math.floor(root / TWO32);
     const el = (rl + ((((ilo >>> s1) | (ihi << (32 - s1))) & (g.entries - 1)) << 3)) | 0;
-    const f = mem.frameAt(el >>> 0 < rl >>> 0 ? rh + 1 : rh, el);
-    if (f === undefined) return 0;
-    const w = (el & 0xfff) >>> 2;
-    const lo = f[w];
-    const hi = f[w + 1];
+    // A frame never written is the zero frame (base 0): a zero entry.
+    const w = mem.frameBase(el >>> 0 < rl >>> 0 ? rh + 1 : rh, el) + ((el & 0xfff) >>> 2);
+    const lo = mem.words[w];
+    const hi = mem.words[w + 1];
     if (lo === 0 && hi === 0) return 0;
     const ps = this.L.paShift;
     const fl = lo & this.L.addrLoMask;
@@ -440,11 +438,9 @@ class DartTable implements PageTable {
   private l2Phys(mem: PhysMem, th: number, tl: number, ilo: number): number {
     const { L, g } = this;
     const el = (tl + (((ilo >>> g.l2Shift) & (g.entries - 1)) << 3)) | 0;
-    const f = mem.frameAt(el >>> 0 < tl >>> 0 ? th + 1 : th, el);
-    if (f === undefined) return 0;
-    const w = (el & 0xfff) >>> 2;
-    const lo = f[w];
-    const hi = f[w + 1];
+    const w = mem.frameBase(el >>> 0 < tl >>> 0 ? th + 1 : th, el) + ((el & 0xfff) >>> 2);
+    const lo = mem.words[w];
+    const hi = mem.words[w + 1];
     if (lo === 0 && hi === 0) return 0;
     const ps = L.paShift;
     const fl = lo & L.addrLoMask;

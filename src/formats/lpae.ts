@@ -59,8 +59,6 @@ export const LPAE_S2_MAX_CONCAT_PAGES = 16;
 const SZ_4K = 0x1000;
 /** Bytes of one PhysMem frame: entries handled in one frame must not cross this. */
 const FRAME_BYTES = 0x1000;
-/** 2^-32, exact. */
-const INV_TWO32 = 1 / TWO32;
 const SZ_16K = 0x4000;
 const SZ_64K = 0x10000;
 const SZ_2M = 0x200000;
@@ -400,8 +398,6 @@ class LpaeTable implements PageTable {
   private readonly frames: PhysMem | undefined;
   private readonly pgdHi: number;
   private readonly pgdLo: number;
-  /** Granule 16K (else 4K) for the unrolled walks of iovaToPhys. */
-  private readonly g16k: boolean;
   private readonly coherent: boolean;
   private readonly ns: boolean;
   private readonly hd: boolean;
@@ -423,7 +419,6 @@ class LpaeTable implements PageTable {
     this.frames = host.mem instanceof PhysMem && !this.geo.g64k && pgd % 8 === 0 ? host.mem : undefined;
     this.pgdHi = Math.floor(pgd / TWO32);
     this.pgdLo = pgd | 0;
-    this.g16k = cfg.granule === SZ_16K;
     this.coherent = cfg.coherentWalk;
     this.ns = cfg.quirks.includes('ARM_NS');
     this.hd = cfg.quirks.includes('ARM_HD');
@@ -458,11 +453,12 @@ class LpaeTable implements PageTable {
   /** READ_ONCE(*ptep) into eLo/eHi. A hole reads as zero (and WARNs: the kernel would have oopsed). */
   private readEntry(addr: number): void {
     // On a PhysMem, both words of an aligned entry come from one frame lookup.
-    const f = this.frames !== undefined && (addr & 7) === 0 ? this.frames.frameWords(addr) : undefined;
-    if (f !== undefined) {
-      const w = (addr & 0xfff) >>> 2;
-      this.eLo = f[w];
-      this.eHi = f[w + 1];
+    const mem = this.frames;
+    const base = mem !== undefined && (addr & 7) === 0 ? mem.frameOffset(addr) : 0;
+    if (base !== 0) {
+      const w = base + ((addr & 0xfff) >>> 2);
+      this.eLo = (mem as PhysMem).words[w];
+      this.eHi = (mem as PhysMem).words[w + 1];
       return;
     }
     const lo = this.mem.read32(addr);
@@ -478,11 +474,12 @@ class LpaeTable implements PageTable {
   }
 
   private writeEntry(addr: number, lo: number, hi: number): void {
-    const f = this.frames !== undefined && (addr & 7) === 0 ? this.frames.frameWords(addr) : undefined;
-    if (f !== undefined) {
-      const w = (addr & 0xfff) >>> 2;
-      f[w] = lo;
-      f[w + 1] = hi;
+    const mem = this.frames;
+    const base = mem !== undefined && (addr & 7) === 0 ? mem.frameOffset(addr) : 0;
+    if (base !== 0) {
+      const w = base + ((addr & 0xfff) >>> 2);
+      (mem as PhysMem).words[w] = lo;
+      (mem as PhysMem).words[w + 1] = hi;
       return;
     }
     if (!this.mem.write32(addr, lo >>> 0) || !this.mem.write32(addr + 4, hi >>> 0))
@@ -552,8 +549,8 @@ class LpaeTable implements PageTable {
     if (!(prot & (IOMMU_READ | IOMMU_WRITE))) return { ret: -EINVAL, mapped: 0 };
     this.protToPte(prot);
     if (pgsize === this.geo.granule) {
-      const f = this.leafFrame(iova, pgcount);
-      if (f !== undefined && this.mapInFrame(f, paddr, pgsize)) return { ret: 0, mapped: this.leafCount * pgsize };
+      const w = this.leafFrame(iova, pgcount);
+      if (w >= 0 && this.mapInFrame(w, paddr, pgsize)) return { ret: 0, mapped: this.leafCount * pgsize };
     }
     this.mapped = 0;
     const ret = this.map(iova, paddr, pgsize, pgcount, this.protLo, this.protHi, this.geo.start, this.pgd);
@@ -679,9 +676,9 @@ class LpaeTable implements PageTable {
     }
     const addPages = gather === undefined || (gather !== null && !gather.queued);
     if (pgsize === this.geo.granule) {
-      const f = this.leafFrame(iova, pgcount);
-      if (f !== undefined) {
-        const r = this.unmapInFrame(f, iova, pgsize, addPages);
+      const w = this.leafFrame(iova, pgcount);
+      if (w >= 0) {
+        const r = this.unmapInFrame(w, iova, pgsize, addPages);
         if (r >= 0) return r;
       }
     }
@@ -690,21 +687,20 @@ class LpaeTable implements PageTable {
 
   // ---------------------------------------------------------------- one-page fast paths on a PhysMem
 
-  /** Outputs of leafFrame: word index of the first last-level entry in its frame, and the count. */
-  private leafWord = 0;
+  /** Output of leafFrame besides its result: how many entries from there. */
   private leafCount = 0;
 
   /**
-   * For map/unmap of granule-sized pages on a PhysMem with a coherent walker: the frame holding the
-   * last-level entries [idx, idx + n) of iova, n = min(pgcount, arm_lpae_max_entries) (LP:207-212),
-   * found down the levels with 32-bit halves as in iovaToPhys. Undefined - and the caller takes the
+   * For map/unmap of granule-sized pages on a PhysMem with a coherent walker: the index in mem.words of
+   * the last-level entries [idx, idx + n) of iova, n = min(pgcount, arm_lpae_max_entries) (LP:207-212),
+   * found down the levels with 32-bit halves as in iovaToPhys. -1 - and the caller takes the
    * kernel-shaped code above, which handles every other case with its warnings, syncs and table
    * allocation or splitting - when an upper entry is zero or a block, a frame was never written, or the
-   * entries do not all lie in one frame. Sets leafWord and leafCount.
+   * entries do not all lie in one frame. Sets leafCount.
    */
-  private leafFrame(iova: number, pgcount: number): Uint32Array | undefined {
+  private leafFrame(iova: number, pgcount: number): number {
     const mem = this.frames;
-    if (mem === undefined || !this.coherent) return undefined;
+    if (mem === undefined || !this.coherent) return -1;
     const geo = this.geo;
     const ilo = iova >>> 0;
     const ihi = ((iova - ilo) / TWO32) >>> 0;
@@ -718,17 +714,17 @@ class LpaeTable implements PageTable {
       if (lvl === LPAE_MAX_LEVELS - 1) {
         const per = geo.ptesPerTable;
         const n = Math.min(pgcount, per - (idx & (per - 1)));
-        if ((el & 0xfff) + n * 8 > FRAME_BYTES) return undefined;
-        this.leafWord = (el & 0xfff) >>> 2;
+        if ((el & 0xfff) + n * 8 > FRAME_BYTES) return -1;
+        const leaf = mem.frameBase(eh, el);
         this.leafCount = n;
-        return mem.frameAt(eh, el);
+        return leaf === 0 ? -1 : leaf + ((el & 0xfff) >>> 2);
       }
-      const f = mem.frameAt(eh, el);
-      if (f === undefined) return undefined;
-      const lo = f[(el & 0xfff) >>> 2];
-      const hi = f[((el & 0xfff) >>> 2) + 1];
+      // A frame never written reads as zeros (base 0, the zero frame): a zero entry.
+      const w = mem.frameBase(eh, el) + ((el & 0xfff) >>> 2);
+      const lo = mem.words[w];
+      const hi = mem.words[w + 1];
       // map: zero = allocate, block = -EEXIST; unmap: zero = WARN, block = split. All left to the slow path.
-      if ((lo === 0 && hi === 0) || (lo & TYPE_MASK) === TYPE_BLOCK) return undefined;
+      if ((lo === 0 && hi === 0) || (lo & TYPE_MASK) === TYPE_BLOCK) return -1;
       th = hi & 0xffff;
       tl = lo & 0xfffff000;
     }
@@ -738,8 +734,8 @@ class LpaeTable implements PageTable {
    * arm_lpae_init_pte + __arm_lpae_init_pte (LP:303-354) at the last level on the entries leafFrame
    * found: false, writing nothing, if one of them is already a page (the slow path WARNs, -EEXIST).
    */
-  private mapInFrame(f: Uint32Array, paddr: number, pgsize: number): boolean {
-    const w = this.leafWord;
+  private mapInFrame(w: number, paddr: number, pgsize: number): boolean {
+    const f = (this.frames as PhysMem).words;
     const n = this.leafCount;
     for (let i = 0; i < n; i++) if ((f[w + 2 * i] & TYPE_MASK) === TYPE_TABLE) return false;
     for (let i = 0; i < n; i++) {
@@ -755,8 +751,8 @@ class LpaeTable implements PageTable {
    * entry, clearing, then tlb_add_page per cleared page. -1, doing nothing, when an entry in the range
    * is not a page (the slow path frees what it points to).
    */
-  private unmapInFrame(f: Uint32Array, iova: number, size: number, gather: boolean): number {
-    const w = this.leafWord;
+  private unmapInFrame(w: number, iova: number, size: number, gather: boolean): number {
+    const f = (this.frames as PhysMem).words;
     const n = this.leafCount;
     let i = 0;
     for (; i < n; i++) {
@@ -884,93 +880,46 @@ class LpaeTable implements PageTable {
 
   /**
    * arm_lpae_iova_to_phys (LP:727-761): the kernel's walk, allocation-free. On a PhysMem the common
-   * case - a chain of table descriptors down to a page, or to a 2M/1G (4K granule) or 32M (16K) block -
-   * is walked with every address kept as two 32-bit integers: the table address comes out of a
-   * descriptor as (hi & 0xffff, lo & 0xfffff000) and PhysMem.frameAt finds its frame with integer
-   * arithmetic, both words of an entry read from that frame. The levels are unrolled, one method per
-   * granule, so every index is a shift by a constant: a loop over per-level shift and mask arrays
-   * measured about twice the time (bench/README.md). Anything else the kernel's loop accepts - a zero
-   * entry, a block at another level, a non-zero invalid entry it follows as a table - restarts in
-   * iovaToPhysGeneric, which is the kernel's loop itself; never-written RAM or a hole reads as a zero
-   * entry in both. Test: test/formats/iova-to-phys-fast.test.ts compares both walks.
+   * case - a chain of table descriptors down to a page - is walked with every address kept as two
+   * 32-bit integers: a table address comes out of a descriptor as (hi & 0xffff, lo & 0xfffff000),
+   * PhysMem.frameBase finds its frame with integer arithmetic and both words of an entry are read from
+   * `mem.words`; a frame never written is the zero frame, so it reads as a zero entry with no test.
+   * Anything else the kernel's loop accepts - a zero entry, a block, a non-zero invalid entry it follows
+   * as a table - restarts in iovaToPhysGeneric, which is that loop itself, with the same answer.
+   * Shape, measured (bench/README.md): one loop with locals, every helper inlined once. Unrolling the
+   * levels made four copies of the entry read, which overran V8's cumulative inlining budget (920
+   * bytes of bytecode) so that part of the walk became calls; keeping the cursor in fields made each
+   * level wait on a store and a reload. Test: test/formats/iova-to-phys-fast.test.ts.
    */
   iovaToPhys(iova: number): number {
     const mem = this.frames;
     if (mem === undefined) return this.iovaToPhysGeneric(iova);
+    const geo = this.geo;
+    const sh = geo.shift;
+    const m = geo.idxMask;
     const ilo = iova >>> 0;
     // iova - ilo is a multiple of 2^32: the product is exact (a multiply, not a divide, in the chain).
-    const ihi = ((iova - ilo) * INV_TWO32) >>> 0;
-    return this.g16k ? this.walk16k(mem, iova, ilo, ihi) : this.walk4k(mem, iova, ilo, ihi);
-  }
-
-  /**
-   * The walks' cursor: the table the next ent() reads (address halves), then what the entry it read
-   * points at. Fields rather than locals or a result object so that ent() can return one number and
-   * stay small: V8 inlines it, the walks and iovaToPhys into a hot caller only while each stays under
-   * its bytecode limit (460 bytes), and once inlined a store to these fields and the load after it
-   * fold into a register.
-   */
-  private wTh = 0;
-  private wTl = 0;
-
-  /**
-   * Entry idx of the cursor's table: returns its low word and moves the cursor to the address it
-   * holds (bits 47:12, in place for 4K and 16K granules). Never-written RAM and holes read as a zero
-   * entry (cursor left as is: a zero entry ends every walk).
-   */
-  private ent(mem: PhysMem, idx: number): number {
-    const tl = this.wTl;
-    const el = (tl + (idx << 3)) | 0;
-    // Entry address = table + idx * 8, carrying into the high half if a table straddles 4 GiB.
-    const f = mem.frameAt(el >>> 0 < tl >>> 0 ? this.wTh + 1 : this.wTh, el);
-    if (f === undefined) return 0;
-    const lo = f[(el & 0xfff) >>> 2];
-    this.wTh = f[((el & 0xfff) >>> 2) + 1] & 0xffff;
-    this.wTl = lo & 0xfffff000;
-    return lo;
-  }
-
-  /** A non-table entry lo (cursor = its address) where blocks are offMask + 1 bytes: a block's address, or the kernel's loop. */
-  private notTable(lo: number, off: number, iova: number): number {
-    if ((lo & TYPE_MASK) !== TYPE_BLOCK) return this.iovaToPhysGeneric(iova);
-    return this.wTh * TWO32 + ((this.wTl | off) >>> 0);
-  }
-
-  /**
-   * The 4K-granule walk of iovaToPhys: level shifts 39/30/21/12 (ARM_LPAE_LVL_SHIFT, LP:52-54), index
-   * masks from the geometry (the start level's covers pgd_bits, concatenated stage-2 roots included).
-   */
-  private walk4k(mem: PhysMem, iova: number, ilo: number, ihi: number): number {
-    const m = this.geo.idxMask;
-    const start = this.geo.start;
-    let lo: number;
-    this.wTh = this.pgdHi;
-    this.wTl = this.pgdLo;
-    if (start === 0 && (this.ent(mem, (ihi >>> 7) & m[0]) & TYPE_MASK) !== TYPE_TABLE) return this.iovaToPhysGeneric(iova);
-    if (start <= 1 && ((lo = this.ent(mem, ((ilo >>> 30) | (ihi << 2)) & m[1])) & TYPE_MASK) !== TYPE_TABLE)
-      return this.notTable(lo, ilo & 0x3fffffff, iova);
-    if (start <= 2 && ((lo = this.ent(mem, (ilo >>> 21) & m[2])) & TYPE_MASK) !== TYPE_TABLE)
-      return this.notTable(lo, ilo & 0x1fffff, iova);
-    if ((this.ent(mem, (ilo >>> 12) & m[3]) & TYPE_MASK) !== TYPE_TABLE) return this.iovaToPhysGeneric(iova);
-    return this.wTh * TWO32 + ((this.wTl | (ilo & 0xfff)) >>> 0);
-  }
-
-  /**
-   * The 16K-granule walk of iovaToPhys: level shifts 47/36/25/14, blocks of 32M at level 2 on this path
-   * (a level-1 block is 64G: the kernel's loop handles it).
-   */
-  private walk16k(mem: PhysMem, iova: number, ilo: number, ihi: number): number {
-    const m = this.geo.idxMask;
-    const start = this.geo.start;
-    let lo: number;
-    this.wTh = this.pgdHi;
-    this.wTl = this.pgdLo;
-    if (start === 0 && (this.ent(mem, (ihi >>> 15) & m[0]) & TYPE_MASK) !== TYPE_TABLE) return this.iovaToPhysGeneric(iova);
-    if (start <= 1 && (this.ent(mem, (ihi >>> 4) & m[1]) & TYPE_MASK) !== TYPE_TABLE) return this.iovaToPhysGeneric(iova);
-    if (start <= 2 && ((lo = this.ent(mem, ((ilo >>> 25) | (ihi << 7)) & m[2])) & TYPE_MASK) !== TYPE_TABLE)
-      return this.notTable(lo, ilo & 0x1ffffff, iova);
-    if ((this.ent(mem, (ilo >>> 14) & m[3]) & TYPE_MASK) !== TYPE_TABLE) return this.iovaToPhysGeneric(iova);
-    return this.wTh * TWO32 + ((this.wTl | (ilo & 0x3fff)) >>> 0);
+    const ihi = ((iova - ilo) * 2.3283064365386963e-10) >>> 0;
+    // Nothing below writes memory, so the word array cannot be replaced during the walk.
+    const words = mem.words;
+    let th = this.pgdHi;
+    let tl = this.pgdLo;
+    for (let lvl = geo.start; ; lvl++) {
+      const s = sh[lvl];
+      // Both arms int32 (a uint32 in one arm would make the index a double).
+      const idx = s >= 32 ? (ihi >>> (s - 32)) & m[lvl] : ((ilo >>> s) | (ihi << (32 - s))) & m[lvl];
+      // Entry address = table + idx * 8, carrying into the high half if a table straddles 4 GiB.
+      const el = (tl + (idx << 3)) | 0;
+      const w = mem.frameBase(el >>> 0 < tl >>> 0 ? th + 1 : th, el) + ((el & 0xfff) >>> 2);
+      const lo = words[w];
+      const hi = words[w + 1];
+      // Type 0b11: a table above the last level, a page at it (TYPE_MASK, TYPE_TABLE as literals:
+      // a module constant costs a hole check in bytecode, which counts against the inlining budget).
+      if ((lo & 3) !== 3) return this.iovaToPhysGeneric(iova);
+      if (lvl === 3) return (hi & 0xffff) * 4294967296 + (((lo & 0xfffff000) | (ilo & ((1 << s) - 1))) >>> 0);
+      th = hi & 0xffff;
+      tl = lo & 0xfffff000;
+    }
   }
 
   /** arm_lpae_iova_to_phys through any MemReader (a DeviceView, a dump). */

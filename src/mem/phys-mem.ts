@@ -6,19 +6,19 @@
  * exception: the accessor returns `ACCESS_FAULT` (-1) and the caller decides what that means (a bus error
  * for a device, a problem report for the dump walker).
  *
- * Hot path: every table walk, map and DMA goes through `read32`/`write32`, so frames are found through a
- * two-level index instead of a hash lookup per word: [address bits 51:32 | 31:12]. The top level (one
- * entry per 4 GiB window) is a Map with a one-entry cache, because nearly every run touches one or two
- * windows; below it one flat array of frames per window, indexed by frame number within the window minus
- * the window's lowest frame written so far, and only as long as the span of frames written in the window
- * (it grows by doubling: a 4 GiB window of 2^20 slots costs ~25 ms to allocate, paid only by what writes
- * that far apart). An aligned access is then one compare, one subtraction, one array load and one
- * Uint32Array slot, with no allocation and no hashing; the index never thrashes between the levels of a
- * page table as a one-frame cache did. Against the earlier [51:32 | 31:22 | 21:12] radix this drops one
- * dependent load per table level: ~15% off a 4-level walk (bench/README.md).
+ * Hot path: every table walk, map and DMA goes through here, so the layout is chosen for a walker's
+ * dependent loads. All materialised frames live in ONE Uint32Array, `words`, 1024 words per frame slot;
+ * slot 0 is a frame of zeros that is never written. A 4 GiB window (address bits 51:32) has an
+ * Int32Array of 2^20 entries, one per frame (bits 31:12), holding the word offset of the frame's slot,
+ * or 0 - the zero frame - for a frame never written. So a word is `words[index[lo >>> 12] | word]`: two
+ * typed-array loads, no object per frame, no `undefined` test (a never-written frame reads as zeros by
+ * construction), and the window index costs nothing until written (the OS hands out its zeroed pages
+ * lazily). The last window used is cached in fields. `words` is replaced by a larger copy when it
+ * fills up, so a caller re-reads `mem.words` after anything that may write memory.
+ * Against one Uint32Array object per frame (the previous layout) this drops the frame object's map
+ * check, length and data-pointer loads from every table level (bench/README.md).
  * Everything is little-endian, as on every modelled SoC.
  */
-
 export const FRAME_SHIFT = 12;
 export const FRAME_SIZE = 4096;
 export const ACCESS_FAULT = -1;
@@ -41,19 +41,10 @@ export interface MemWriter extends MemReader {
   write32(addr: number, value: number): boolean;
 }
 
-/**
- * The frames of one 4 GiB window, slot i holding frame `base + i` of the window (address bits 31:12;
- * undefined: never written). A load past the end reads undefined as a never-written slot does.
- */
-type FrameWindow = (Uint32Array | undefined)[];
-
-interface Window {
-  base: number;
-  frames: FrameWindow;
-}
-
 /** Frames in one 4 GiB window. */
 const WINDOW_FRAMES = 1 << 20;
+/** Words in a frame. */
+const FRAME_WORDS = FRAME_SIZE / 4;
 
 /** 2^-32, exact: multiplying by it is the division by 2^32 without a divide instruction. */
 const INV_TWO32 = 1 / 4294967296;
@@ -68,32 +59,31 @@ function hiOf(addr: number, lo: number): number {
   return hi === h && hi >= 0 ? hi : -1;
 }
 
-function filledArray<T>(n: number, v: T): T[] {
-  // Built by push so V8 keeps the elements packed (new Array(n) would make them holey: slower loads).
-  const a: T[] = [];
-  for (let i = 0; i < n; i++) a.push(v);
-  return a;
-}
-
 /**
- * Shared, never written: the window of every 4 GiB with nothing written yet, so a lookup is one
- * unconditional array load and one `undefined` test. One `undefined` element (not zero) so that it has
- * the same elements kind as a real window and the load stays monomorphic; indices past it read undefined.
+ * The index of every window with nothing written: all zero (every frame is the zero frame). Shared and
+ * never written; made on first use (4 MiB of address space the OS backs with zero pages lazily).
  */
-// Not frozen: a frozen array has another elements kind, which would make every index load polymorphic.
-const EMPTY_WINDOW: FrameWindow = filledArray<Uint32Array | undefined>(1, undefined);
+let emptyIndex: Int32Array | undefined;
+function emptyWindow(): Int32Array {
+  emptyIndex ??= new Int32Array(WINDOW_FRAMES);
+  return emptyIndex;
+}
 
 export class PhysMem implements MemWriter {
   readonly banks: readonly RamBank[];
-  /** 4 GiB windows by address bits 51:32 (see the file comment). */
-  private readonly windows = new Map<number, Window>();
   /**
-   * The last window looked up, as its frames and base (EMPTY_WINDOW and 0 for a window with nothing
-   * written yet): kept in fields of their own so the hit path loads no Window object.
+   * Every materialised frame's words, FRAME_WORDS per slot; slot 0 is the zero frame, never written.
+   * Replaced by a larger copy when full: re-read it after anything that may write memory.
    */
+  words: Uint32Array = new Uint32Array(16 * FRAME_WORDS);
+  /** Window indexes by address bits 51:32: frame (bits 31:12) -> word offset of its slot, 0 = none. */
+  private readonly windows = new Map<number, Int32Array>();
+  /** The last window looked up (its index, or the shared empty one): fields so a hit loads no Map. */
   private cachedHi = -1;
-  private cachedWin: FrameWindow = EMPTY_WINDOW;
-  private cachedBaseLo = 0;
+  private cachedIdx: Int32Array = emptyWindow();
+  /** Slots never used yet start at nextSlot; freed slots (dropped frames) are reused first. */
+  private nextSlot = 1;
+  private readonly freeSlots: number[] = [];
   private frameCount = 0;
   private lastBank: RamBank | undefined;
 
@@ -145,106 +135,106 @@ export class PhysMem implements MemWriter {
   frameNumbers(): number[] {
     const out: number[] = [];
     for (const hi of [...this.windows.keys()].sort((a, b) => a - b)) {
-      const { base, frames } = this.windows.get(hi) as Window;
-      for (let i = 0; i < frames.length; i++) if (frames[i] !== undefined) out.push(hi * 2 ** 20 + base + i);
+      const idx = this.windows.get(hi) as Int32Array;
+      for (let i = 0; i < WINDOW_FRAMES; i++) if (idx[i] !== 0) out.push(hi * WINDOW_FRAMES + i);
     }
     return out;
   }
 
   /**
-   * The words of the materialised frame holding addr, or undefined when that frame was never written
-   * (unwritten RAM, or a hole: `isRam` tells which). For bulk users inside this module and for callers
-   * that index one frame many times; writing through it is writing memory.
+   * Word offset in `words` of the materialised frame holding addr, or 0 (the zero frame) when that
+   * frame was never written - unwritten RAM or a hole (`isRam` tells which). Read `words[base + i]`;
+   * writing through a non-zero base is writing memory (never write through 0).
    */
-  frameWords(addr: number): Uint32Array | undefined {
+  frameOffset(addr: number): number {
     const lo = addr >>> 0;
-    return this.frameAt(hiOf(addr, lo), lo);
+    return this.frameBase(hiOf(addr, lo), lo);
   }
 
   /**
-   * frameWords for an address given as halves (hi = bits 51:32, lo = bits 31:0 as uint32): table walkers
-   * that keep descriptor addresses as two 32-bit halves find a frame with integer arithmetic only.
+   * frameOffset for an address given as halves (hi = bits 51:32, lo = bits 31:0, either sign): table
+   * walkers that keep descriptor addresses as two 32-bit halves find a frame with integer arithmetic.
+   * A walker may read `words[frameBase(h, l) + w]` without testing the base: a frame never written
+   * reads as zeros, as the RAM behind it does.
    */
-  frameAt(hi: number, lo: number): Uint32Array | undefined {
-    // (lo - base address) mod 2^32, in frames: a frame below the window's base wraps to an index of at
-    // least 2^20 - base, past the array's end (it never reaches the window's end), so it reads undefined
-    // with no branch; a bounds test here measured ~20% slower per walk.
-    const win = hi === this.cachedHi ? this.cachedWin : this.windowOf(hi);
-    return win[(lo - this.cachedBaseLo) >>> 12];
+  frameBase(hi: number, lo: number): number {
+    const idx = hi === this.cachedHi ? this.cachedIdx : this.windowOf(hi);
+    return idx[lo >>> 12];
   }
 
-  private windowOf(hi: number): FrameWindow {
+  /** A copy of the words of the frame holding addr, or undefined when it was never written. */
+  frameSnapshot(addr: number): Uint32Array | undefined {
+    const b = this.frameOffset(addr);
+    return b === 0 ? undefined : this.words.slice(b, b + FRAME_WORDS);
+  }
+
+  private windowOf(hi: number): Int32Array {
     const w = this.windows.get(hi);
     this.cachedHi = hi;
-    this.cachedWin = w === undefined ? EMPTY_WINDOW : w.frames;
-    this.cachedBaseLo = w === undefined ? 0 : w.base << 12;
-    return this.cachedWin;
+    this.cachedIdx = w === undefined ? emptyWindow() : w;
+    return this.cachedIdx;
   }
 
-  /** The frame holding addr, created (zeroed) if it is RAM and was never written; undefined in a hole. */
-  private materialise(addr: number): Uint32Array | undefined {
-    const f = this.frameWords(addr);
-    if (f !== undefined) return f;
+  /** Word offset of the frame holding addr, created (zeroed) if it is RAM and was never written; 0 in a hole. */
+  private materialise(addr: number): number {
     const lo = addr >>> 0;
     const hi = hiOf(addr, lo);
+    const have = this.frameBase(hi, lo);
+    if (have !== 0) return have;
     // A fractional address inside a bank is no address (hiOf = -1): nothing to materialise.
-    if (hi < 0 || !this.isRam(addr)) return undefined;
-    const n = lo >>> 12;
-    let w = this.windows.get(hi);
-    if (w === undefined) {
-      w = { base: n, frames: filledArray<Uint32Array | undefined>(1, undefined) };
-      this.windows.set(hi, w);
-    } else if (n < w.base) {
-      // Grow downwards, at least doubling, into a new packed array (push keeps the elements packed).
-      const old = w.frames;
-      const base = Math.max(0, Math.min(n, w.base - old.length));
-      const frames = filledArray<Uint32Array | undefined>(w.base - base, undefined);
-      for (let i = 0; i < old.length; i++) frames.push(old[i]);
-      w.base = base;
-      w.frames = frames;
-    } else if (n - w.base >= w.frames.length) {
-      // Grow upwards, at least doubling (capped at the window's end), in place.
-      const frames = w.frames;
-      const len = Math.min(WINDOW_FRAMES - w.base, Math.max(n - w.base + 1, frames.length * 2));
-      while (frames.length < len) frames.push(undefined);
+    if (hi < 0 || !this.isRam(addr)) return 0;
+    let idx = this.windows.get(hi);
+    if (idx === undefined) {
+      idx = new Int32Array(WINDOW_FRAMES);
+      this.windows.set(hi, idx);
+      if (hi === this.cachedHi) this.cachedIdx = idx;
     }
-    if (hi === this.cachedHi) {
-      this.cachedWin = w.frames;
-      this.cachedBaseLo = w.base << 12;
+    let base: number;
+    const free = this.freeSlots.pop();
+    if (free !== undefined) {
+      base = free;
+      this.words.fill(0, base, base + FRAME_WORDS);
+    } else {
+      base = this.nextSlot * FRAME_WORDS;
+      if (base + FRAME_WORDS > this.words.length) {
+        // Double (a copy; slot offsets stay valid). Slot offsets are int32: at most 2^31 words.
+        const grown = new Uint32Array(Math.min(this.words.length * 2, 2 ** 31));
+        if (grown.length < base + FRAME_WORDS) throw new RangeError('PhysMem: more than 8 GiB of frames written');
+        grown.set(this.words);
+        this.words = grown;
+      }
+      this.nextSlot++;
     }
-    const frame = new Uint32Array(FRAME_SIZE / 4);
-    w.frames[n - w.base] = frame;
+    idx[lo >>> 12] = base;
     this.frameCount++;
-    return frame;
+    return base;
   }
 
-  /** Forget the frame holding addr (it reads as zero again). */
+  /** Forget the frame holding addr (it reads as zero again); its slot is reused by a later frame. */
   private drop(addr: number): void {
     const lo = addr >>> 0;
-    const w = this.windows.get(hiOf(addr, lo));
-    const i = w === undefined ? -1 : (lo >>> 12) - w.base;
-    if (w === undefined || i < 0 || w.frames[i] === undefined) return;
-    w.frames[i] = undefined;
+    const idx = this.windows.get(hiOf(addr, lo));
+    const base = idx === undefined ? 0 : idx[lo >>> 12];
+    if (idx === undefined || base === 0) return;
+    idx[lo >>> 12] = 0;
+    this.freeSlots.push(base);
     this.frameCount--;
   }
 
   read32(addr: number): number {
     const lo = addr >>> 0;
     if ((lo & 3) !== 0) return this.readUnaligned(addr, 4);
-    // frameWords inlined by hand: this is the hottest function of the simulator.
-    const hi = hiOf(addr, lo);
-    const win = hi === this.cachedHi ? this.cachedWin : this.windowOf(hi);
-    const f = win[(lo - this.cachedBaseLo) >>> 12];
-    if (f !== undefined) return f[(lo & 0xfff) >>> 2];
+    const base = this.frameBase(hiOf(addr, lo), lo);
+    if (base !== 0) return this.words[base + ((lo & 0xfff) >>> 2)];
     return this.isRam(addr) ? 0 : ACCESS_FAULT;
   }
 
   write32(addr: number, value: number): boolean {
     const lo = addr >>> 0;
     if ((lo & 3) !== 0) return this.writeBytes(addr, le32(value));
-    const f = this.frameWords(addr) ?? this.materialise(addr);
-    if (f === undefined) return false;
-    f[(lo & 0xfff) >>> 2] = value;
+    const base = this.materialise(addr);
+    if (base === 0) return false;
+    this.words[base + ((lo & 0xfff) >>> 2)] = value;
     return true;
   }
 
@@ -266,18 +256,18 @@ export class PhysMem implements MemWriter {
   }
 
   read8(addr: number): number {
-    const f = this.frameWords(addr);
-    if (f === undefined) return this.isRam(addr) ? 0 : ACCESS_FAULT;
-    const w = f[(addr & 0xfff) >>> 2];
+    const base = this.frameOffset(addr);
+    if (base === 0) return this.isRam(addr) ? 0 : ACCESS_FAULT;
+    const w = this.words[base + ((addr & 0xfff) >>> 2)];
     return (w >>> ((addr & 3) * 8)) & 0xff;
   }
 
   write8(addr: number, value: number): boolean {
-    const f = this.frameWords(addr) ?? this.materialise(addr);
-    if (f === undefined) return false;
-    const i = (addr & 0xfff) >>> 2;
+    const base = this.materialise(addr);
+    if (base === 0) return false;
+    const i = base + ((addr & 0xfff) >>> 2);
     const sh = (addr & 3) * 8;
-    f[i] = ((f[i] & ~(0xff << sh)) | ((value & 0xff) << sh)) >>> 0;
+    this.words[i] = ((this.words[i] & ~(0xff << sh)) | ((value & 0xff) << sh)) >>> 0;
     return true;
   }
 
@@ -291,6 +281,11 @@ export class PhysMem implements MemWriter {
     return v >>> 0;
   }
 
+  /** The bytes of `words` from word offset base + byte off, chunk long (a view: valid until words grows). */
+  private bytesAt(base: number, off: number, chunk: number): Uint8Array {
+    return new Uint8Array(this.words.buffer, base * 4 + off, chunk);
+  }
+
   /** Read len bytes. Returns null if any byte is in a hole. */
   readBytes(addr: number, len: number): Uint8Array | null {
     if (!this.isRangeRam(addr, len)) return null;
@@ -300,8 +295,8 @@ export class PhysMem implements MemWriter {
       const a = addr + done;
       const off = a & 0xfff;
       const chunk = Math.min(len - done, FRAME_SIZE - off);
-      const f = this.frameWords(a);
-      if (f) out.set(new Uint8Array(f.buffer, f.byteOffset + off, chunk), done);
+      const base = this.frameOffset(a);
+      if (base !== 0) out.set(this.bytesAt(base, off, chunk), done);
       done += chunk;
     }
     return out;
@@ -315,9 +310,9 @@ export class PhysMem implements MemWriter {
       const a = addr + done;
       const off = a & 0xfff;
       const chunk = Math.min(data.length - done, FRAME_SIZE - off);
-      const f = this.materialise(a);
-      if (f === undefined) return false; // only a fractional address (every chunk of it) gets here
-      new Uint8Array(f.buffer, f.byteOffset + off, chunk).set(data.subarray(done, done + chunk));
+      const base = this.materialise(a);
+      if (base === 0) return false; // only a fractional address (every chunk of it) gets here
+      this.bytesAt(base, off, chunk).set(data.subarray(done, done + chunk));
       done += chunk;
     }
     return true;
@@ -334,8 +329,8 @@ export class PhysMem implements MemWriter {
       if (value === 0 && off === 0 && chunk === FRAME_SIZE) {
         this.drop(a);
       } else {
-        const f = value === 0 ? this.frameWords(a) : this.materialise(a);
-        if (f) new Uint8Array(f.buffer, f.byteOffset + off, chunk).fill(value);
+        const base = value === 0 ? this.frameOffset(a) : this.materialise(a);
+        if (base !== 0) this.bytesAt(base, off, chunk).fill(value);
       }
       done += chunk;
     }

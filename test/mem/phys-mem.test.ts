@@ -204,12 +204,13 @@ describe('PhysMem frame index against a byte-map model (property)', () => {
             if (m.read32(a) !== want) return false;
             const b1 = model.load(a, 1);
             if (m.read8(a) !== (b1 === null ? ACCESS_FAULT : b1[0])) return false;
-            // frameWords / frameAt see exactly the materialised frames.
+            // frameOffset / frameBase see exactly the materialised frames, and a frame's words are its bytes.
             const fn = Math.floor(a / FRAME);
             const lo = a >>> 0;
             const hi = (a - lo) / 2 ** 32;
-            if ((m.frameWords(a) !== undefined) !== model.frames.has(fn)) return false;
-            if (m.frameAt(hi, lo) !== m.frameWords(a)) return false;
+            if ((m.frameOffset(a) !== 0) !== model.frames.has(fn)) return false;
+            if (m.frameBase(hi, lo) !== m.frameOffset(a)) return false;
+            if (a >= 0 && (a & 3) === 0 && model.frames.has(fn) && m.words[m.frameOffset(a) + ((a & 0xfff) >>> 2)] !== want) return false;
           }
         }
         expect(m.materialisedFrames).toBe(model.frames.size);
@@ -249,7 +250,8 @@ describe('PhysMem frame index against a byte-map model (property)', () => {
     frames.forEach((n, i) => expect(m.write32(W + n * 4096 + 8, 0x1000 + i)).toBe(true));
     frames.forEach((n, i) => {
       expect(m.read32(W + n * 4096 + 8)).toBe(0x1000 + i);
-      expect(m.frameAt(1, n * 4096)?.[2]).toBe(0x1000 + i);
+      expect(m.words[m.frameBase(1, n * 4096) + 2]).toBe(0x1000 + i);
+      expect(m.frameSnapshot(W + n * 4096)?.[2]).toBe(0x1000 + i);
       // The same word in the neighbouring frames (when not written) and in window 2 reads zero.
       for (const d of [-1, 1]) {
         const k = n + d;
@@ -271,6 +273,39 @@ describe('PhysMem frame index against a byte-map model (property)', () => {
     expect(m.read32(W + 0x80000 * 4096 + 8)).toBe(0);
     expect(m.read32(W + 0x7ffff * 4096 + 8)).toBe(0x1001);
     expect(m.materialisedFrames).toBe(frames.length - 1);
+  });
+});
+
+describe('PhysMem frame slots', () => {
+  it('keeps every frame through growth of its word array, reuses dropped slots zeroed, never writes the zero frame', () => {
+    const W = 2 ** 32;
+    const m = new PhysMem([{ base: 0, size: 64 * 1024 * 1024 }, { base: 3 * W, size: 64 * 1024 * 1024 }]);
+    const first = m.words;
+    // 3000 frames over two windows, interleaved: the word array has to double several times.
+    const addr = (i: number): number => (i % 2 ? 3 * W : 0) + (i >> 1) * 4096 * 3 + 0x10;
+    for (let i = 0; i < 3000; i++) expect(m.write32(addr(i), 0xa0000000 + i)).toBe(true);
+    expect(m.words).not.toBe(first);
+    for (let i = 0; i < 3000; i++) expect(m.read32(addr(i))).toBe(0xa0000000 + i);
+    expect(m.materialisedFrames).toBe(3000);
+    // Slot 0 is the zero frame every unwritten frame reads through: still all zero.
+    expect(m.words.subarray(0, 1024).every((w) => w === 0)).toBe(true);
+    expect(m.frameBase(0, 0x3_1000)).toBe(0);
+    // Drop two frames; the next new frames take their slots and must not show their old words.
+    const slotA = m.frameOffset(addr(10));
+    const slotB = m.frameOffset(addr(11));
+    expect(m.fill(addr(10) - 0x10, 4096)).toBe(true);
+    expect(m.fill(addr(11) - 0x10, 4096)).toBe(true);
+    expect(m.read32(addr(10))).toBe(0);
+    expect(m.frameOffset(addr(10))).toBe(0);
+    expect(m.materialisedFrames).toBe(2998);
+    m.write8(0x3_ffff_f000 % (64 * 1024 * 1024), 1); // a new frame
+    m.write32(3 * W + 0x3f0_0000, 2); // another
+    const reused = [m.frameOffset(0x3_ffff_f000 % (64 * 1024 * 1024)), m.frameOffset(3 * W + 0x3f0_0000)].sort((a, b) => a - b);
+    expect(reused).toEqual([slotA, slotB].sort((a, b) => a - b));
+    expect(m.read32(0x3_ffff_f000 % (64 * 1024 * 1024) + 0x10)).toBe(0);
+    expect(m.read32(3 * W + 0x3f0_0010)).toBe(0);
+    expect(m.read32(addr(12))).toBe(0xa0000000 + 12);
+    expect(m.words.subarray(0, 1024).every((w) => w === 0)).toBe(true);
   });
 });
 
