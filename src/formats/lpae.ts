@@ -281,6 +281,7 @@ class Geometry {
   readonly g64k: boolean;
   readonly start: number;
   readonly ptesPerTable: number;
+  readonly bitsPerLevel: number;
   /** 2^ARM_LPAE_LVL_SHIFT(l) = block size at level l. */
   readonly blockSize = [0, 0, 0, 0];
   /** ARM_LPAE_LVL_SHIFT(l). */
@@ -302,6 +303,7 @@ class Geometry {
     this.g64k = cfg.granule === SZ_64K;
     this.start = cfg.startLevel;
     this.ptesPerTable = cfg.granule / 8;
+    this.bitsPerLevel = cfg.bitsPerLevel;
     this.stage = cfg.stage;
     for (let l = 0; l < LPAE_MAX_LEVELS; l++) {
       const shift = (LPAE_MAX_LEVELS - l) * cfg.bitsPerLevel + 3;
@@ -895,8 +897,7 @@ class LpaeTable implements PageTable {
     const mem = this.frames;
     if (mem === undefined) return this.iovaToPhysGeneric(iova);
     const geo = this.geo;
-    const sh = geo.shift;
-    const m = geo.idxMask;
+    const bpl = geo.bitsPerLevel;
     const ilo = iova >>> 0;
     // iova - ilo is a multiple of 2^32: the product is exact (a multiply, not a divide, in the chain).
     const ihi = ((iova - ilo) * 2.3283064365386963e-10) >>> 0;
@@ -904,10 +905,13 @@ class LpaeTable implements PageTable {
     const words = mem.words;
     let th = this.pgdHi;
     let tl = this.pgdLo;
-    for (let lvl = geo.start; ; lvl++) {
-      const s = sh[lvl];
+    // Level shift and index mask carried from level to level (ARM_LPAE_LVL_SHIFT, LVL_IDX: the start
+    // level indexes with pgd_bits) rather than loaded from per-level arrays.
+    let s = geo.shift[geo.start];
+    let mask = geo.idxMask[geo.start];
+    for (;;) {
       // Both arms int32 (a uint32 in one arm would make the index a double).
-      const idx = s >= 32 ? (ihi >>> (s - 32)) & m[lvl] : ((ilo >>> s) | (ihi << (32 - s))) & m[lvl];
+      const idx = s >= 32 ? (ihi >>> (s - 32)) & mask : ((ilo >>> s) | (ihi << (32 - s))) & mask;
       // Entry address = table + idx * 8, carrying into the high half if a table straddles 4 GiB.
       const el = (tl + (idx << 3)) | 0;
       const w = mem.frameBase(el >>> 0 < tl >>> 0 ? th + 1 : th, el) + ((el & 0xfff) >>> 2);
@@ -916,9 +920,12 @@ class LpaeTable implements PageTable {
       // Type 0b11: a table above the last level, a page at it (TYPE_MASK, TYPE_TABLE as literals:
       // a module constant costs a hole check in bytecode, which counts against the inlining budget).
       if ((lo & 3) !== 3) return this.iovaToPhysGeneric(iova);
-      if (lvl === 3) return (hi & 0xffff) * 4294967296 + (((lo & 0xfffff000) | (ilo & ((1 << s) - 1))) >>> 0);
+      // The last level's shift is the granule's.
+      if (s === bpl + 3) return (hi & 0xffff) * 4294967296 + (((lo & 0xfffff000) | (ilo & ((1 << s) - 1))) >>> 0);
       th = hi & 0xffff;
       tl = lo & 0xfffff000;
+      s -= bpl;
+      mask = (1 << bpl) - 1;
     }
   }
 
