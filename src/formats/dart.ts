@@ -208,6 +208,27 @@ class DartTable implements PageTable {
 
   /** host.mem when it is a PhysMem: iovaToPhys then walks its frames with 32-bit integer halves. */
   private readonly frames: PhysMem | undefined;
+  /** The TTBRs (roots) as address halves, bits 31:0 as int32 and bits 51:32, for iovaToPhys. */
+  private readonly rootLo: Int32Array;
+  private readonly rootHi: Int32Array;
+  /**
+   * The geometry and layout iovaToPhys uses, as fields of the table itself: fewer loads and a shorter
+   * method than reaching through this.g and this.L, which keeps it under V8's inlining limit. Each is
+   * initialised with an integer where it is declared and holds only int32 values (the masks as `| 0`):
+   * a class field declared bare is first defined as undefined, and V8 then keeps it as a generic
+   * tagged field, which every load has to check and unbox - measured ~30% of the walk.
+   */
+  private readonly ps: number = 0;
+  private readonly tShift: number = 0;
+  private readonly tMask: number = 0;
+  private readonly l1Shift: number = 0;
+  /** 32 - l1Shift: the L1 index takes IOVA bits from both halves (l1Shift < 32 for every granule). */
+  private readonly l1Left: number = 0;
+  private readonly l2Shift: number = 0;
+  private readonly idxMask: number = 0;
+  private readonly pgMask: number = 0;
+  private readonly loMask: number = 0;
+  private readonly hiMask: number = 0;
 
   constructor(
     readonly format: PageTableFormat,
@@ -218,6 +239,19 @@ class DartTable implements PageTable {
   ) {
     this.g = geometry(cfg);
     this.frames = host.mem instanceof PhysMem ? host.mem : undefined;
+    this.rootLo = Int32Array.from(roots, (r) => r | 0);
+    this.rootHi = Int32Array.from(roots, (r) => Math.floor(r / TWO32));
+    const g = this.g;
+    this.ps = L.paShift;
+    this.tShift = g.tblShift;
+    this.tMask = g.nTtbrs - 1;
+    this.l1Shift = g.l1Shift;
+    this.l1Left = 32 - g.l1Shift;
+    this.l2Shift = g.l2Shift;
+    this.idxMask = g.entries - 1;
+    this.pgMask = g.granule - 1;
+    this.loMask = L.addrLoMask | 0;
+    this.hiMask = L.addrHiMask | 0;
     this.oasLimit = 2 ** cfg.oas;
   }
 
@@ -404,49 +438,53 @@ class DartTable implements PageTable {
 
   /**
    * dart_iova_to_phys (PD:335-358): non-zero entries are followed, valid bit or not. On a PhysMem the
-   * walk keeps every address as two 32-bit integers and reads each entry's two words from its frame
-   * (PhysMem.frameBase), so it does no float arithmetic and one index lookup per level; the body is inline
-   * here so V8 can inline the whole lookup into a hot caller. Test: test/formats/iova-to-phys-fast.test.ts.
+   * walk keeps every address as two 32-bit integers (the TTBRs split once, at creation) and reads each
+   * entry's two words from `mem.words` at PhysMem.frameBase; a frame never written is the zero frame,
+   * which reads as a zero entry. One small method with no helper but frameBase, so a hot caller
+   * inlines all of it (bench/README.md). Test: test/formats/iova-to-phys-fast.test.ts.
    */
   iovaToPhys(iova: number): number {
     const mem = this.frames;
     if (mem === undefined) return this.iovaToPhysGeneric(iova);
-    const g = this.g;
     const ilo = iova >>> 0;
-    const ihi = ((iova - ilo) / TWO32) >>> 0;
-    const ts = g.tblShift;
-    const root = this.roots[(ts >= 32 ? ihi >>> (ts - 32) : (ilo >>> ts) | (ihi << (32 - ts))) & (g.nTtbrs - 1)];
-    if (root === undefined) return 0;
-    // L1 entry: root + index * 8, carrying into the high half if a (garbage) table straddles 4 GiB.
-    const s1 = g.l1Shift;
-    const rl = root | 0;
-    const rh = Math.floor(root / TWO32);
-    const el = (rl + ((((ilo >>> s1) | (ihi << (32 - s1))) & (g.entries - 1)) << 3)) | 0;
-    // A frame never written is the zero frame (base 0): a zero entry.
-    const w = mem.frameBase(el >>> 0 < rl >>> 0 ? rh + 1 : rh, el) + ((el & 0xfff) >>> 2);
-    const lo = mem.words[w];
-    const hi = mem.words[w + 1];
+    // iova - ilo is a multiple of 2^32, times 2^-32: exact, and no divide in the chain.
+    const ihi = ((iova - ilo) * 2.3283064365386963e-10) >>> 0;
+    const s = this.tShift;
+    const t = (s >= 32 ? ihi >>> (s - 32) : (ilo >>> s) | (ihi << (32 - s))) & this.tMask;
+    if (t >= this.rootLo.length) return 0;
+    // Nothing below writes memory, so the word array cannot be replaced during the walk.
+    const words = mem.words;
+    // L1 entry = TTBR + idx * 8, carrying into the high half if a (garbage) table straddles 4 GiB.
+    const tl = this.rootLo[t];
+    const th = this.rootHi[t];
+    const el = (tl + ((((ilo >>> this.l1Shift) | (ihi << this.l1Left)) & this.idxMask) << 3)) | 0;
+    const w = mem.frameBase(el >>> 0 < tl >>> 0 ? th + 1 : th, el) + ((el & 0xfff) >>> 2);
+    const lo = words[w];
+    const hi = words[w + 1];
     if (lo === 0 && hi === 0) return 0;
-    const ps = this.L.paShift;
-    const fl = lo & this.L.addrLoMask;
-    // The L2 table's address from the entry's field (DART2 stores PA >> 4), as halves.
-    if (ps === 0) return this.l2Phys(mem, hi & this.L.addrHiMask, fl, ilo);
-    return this.l2Phys(mem, ((hi & this.L.addrHiMask) << ps) | (fl >>> (32 - ps)), fl << ps, ilo);
+    return this.l2Phys(mem, words, lo, hi, ilo);
   }
 
-  /** The second half of iovaToPhys on a PhysMem: the L2 entry of the table at (th, tl) and the result. */
-  private l2Phys(mem: PhysMem, th: number, tl: number, ilo: number): number {
-    const { L, g } = this;
-    const el = (tl + (((ilo >>> g.l2Shift) & (g.entries - 1)) << 3)) | 0;
+  /**
+   * The second half of iovaToPhys: the L2 entry of the table the L1 entry (lo, hi) points at, and the
+   * result. A method of its own so that each half stays under V8's inlining limit (460 bytes).
+   */
+  private l2Phys(mem: PhysMem, words: Uint32Array, lo: number, hi: number, ilo: number): number {
+    const ps = this.ps;
+    // The address in the entry's field (DART2 stores PA >> 4) as halves; `>>> (31 - ps) >>> 1`
+    // is `>>> (32 - ps)` that also gives 0 for ps = 0 (a JS shift count is taken mod 32).
+    let tl = lo & this.loMask;
+    let th = ((hi & this.hiMask) << ps) | ((tl >>> (31 - ps)) >>> 1);
+    tl <<= ps;
+    const el = (tl + (((ilo >>> this.l2Shift) & this.idxMask) << 3)) | 0;
     const w = mem.frameBase(el >>> 0 < tl >>> 0 ? th + 1 : th, el) + ((el & 0xfff) >>> 2);
-    const lo = mem.words[w];
-    const hi = mem.words[w + 1];
-    if (lo === 0 && hi === 0) return 0;
-    const ps = L.paShift;
-    const fl = lo & L.addrLoMask;
-    const fh = ps === 0 ? hi & L.addrHiMask : ((hi & L.addrHiMask) << ps) | (fl >>> (32 - ps));
+    const plo = words[w];
+    const phi = words[w + 1];
+    if (plo === 0 && phi === 0) return 0;
+    tl = plo & this.loMask;
+    th = ((phi & this.hiMask) << ps) | ((tl >>> (31 - ps)) >>> 1);
     // iopte_to_paddr(pte) | (iova & (pgsize - 1)): an OR, which matters only for garbage entries.
-    return fh * TWO32 + (((fl << ps) | (ilo & (g.granule - 1))) >>> 0);
+    return th * 4294967296 + (((tl << ps) | (ilo & this.pgMask)) >>> 0);
   }
 
   /** dart_iova_to_phys through any MemReader (a DeviceView, a dump). */
