@@ -19,6 +19,7 @@
  */
 import { InputError, TWO32, hex, hex64 } from '../addr.js';
 import { ACCESS_FAULT, PhysMem, type MemReader } from '../mem/phys-mem.js';
+import { MAX_LEVELS_PER_STAGE, SPLIT_IOVA, compileWalk, iovaBits, lit, type CompiledWalk } from './compiled-walk.js';
 import {
   EINVAL,
   EEXIST,
@@ -883,53 +884,67 @@ class LpaeTable implements PageTable {
 
   // ---------------------------------------------------------------- lookup
 
+  /** The walk iovaToPhys takes: compiled for this table on first use (see compiled-walk.ts). */
+  private fast: CompiledWalk | undefined = undefined;
+
   /**
    * arm_lpae_iova_to_phys (LP:727-761): the kernel's walk, allocation-free. On a PhysMem the common
-   * case - a chain of table descriptors down to a page - is walked with every address kept as two
-   * 32-bit integers: a table address comes out of a descriptor as (hi & 0xffff, lo & 0xfffff000),
-   * PhysMem.frameBase finds its frame with integer arithmetic and both words of an entry are read from
-   * `mem.words`; a frame never written is the zero frame, so it reads as a zero entry with no test.
-   * Anything else the kernel's loop accepts - a zero entry, a block, a non-zero invalid entry it follows
-   * as a table - restarts in iovaToPhysGeneric, which is that loop itself, with the same answer.
-   * Shape, measured (bench/README.md): one loop with locals, every helper inlined once. Unrolling the
-   * levels made four copies of the entry read, which overran V8's cumulative inlining budget (920
-   * bytes of bytecode) so that part of the walk became calls; keeping the cursor in fields made each
-   * level wait on a store and a reload. Test: test/formats/iova-to-phys-fast.test.ts.
+   * case - a chain of table descriptors down to a page - takes a walk compiled for this table
+   * (walkSource); anything else the kernel's loop accepts (a zero entry, a block, a non-zero invalid
+   * entry it follows as a table) restarts in iovaToPhysGeneric, which is that loop itself, with the
+   * same answer. Any other memory (a DeviceView, a dump) takes the generic walk. Test:
+   * test/formats/iova-to-phys-fast.test.ts compares both on identical, corrupted and 4 GiB-straddling
+   * tables for every granule and start level.
    */
   iovaToPhys(iova: number): number {
-    const mem = this.frames;
-    if (mem === undefined) return this.iovaToPhysGeneric(iova);
+    const f = this.fast;
+    return f !== undefined ? f(iova) : this.firstIovaToPhys(iova);
+  }
+
+  private firstIovaToPhys(iova: number): number {
+    const generic: CompiledWalk = (i) => this.iovaToPhysGeneric(i);
+    this.fast = this.frames === undefined ? generic : compileWalk(this.walkSource(), this.frames, generic);
+    return this.fast(iova);
+  }
+
+  /**
+   * The compiled walk's body, levels unrolled with this table's shifts (ARM_LPAE_LVL_SHIFT), index
+   * masks (the start level's covers pgd_bits, concatenated stage-2 roots included) and pgd as
+   * literals. Every address is two 32-bit integers: a table address comes out of a descriptor as
+   * (hi & 0xffff, lo & 0xfffff000), PhysMem.frameBase finds its frame with integer arithmetic and both
+   * words of an entry are read from `mem.words`; a frame never written is the zero frame, so it reads
+   * as a zero entry with no test. `(lo & 3) !== 3`: not TYPE_TABLE (a page at the last level). The
+   * carry into the high half guards a table straddling 4 GiB: at the start level (a pgd placed
+   * anywhere) and with a 16K granule (a garbage table address is only 4K-aligned, an offset reaches
+   * 16K); a 4K table below the start is 4K-aligned with offsets under 4K and cannot straddle.
+   */
+  private walkSource(): string {
     const geo = this.geo;
-    const bpl = geo.bitsPerLevel;
-    const ilo = iova >>> 0;
-    // iova - ilo is a multiple of 2^32: the product is exact (a multiply, not a divide, in the chain).
-    const ihi = ((iova - ilo) * 2.3283064365386963e-10) >>> 0;
-    // Nothing below writes memory, so the word array cannot be replaced during the walk.
-    const words = mem.words;
-    let th = this.pgdHi;
-    let tl = this.pgdLo;
-    // Level shift and index mask carried from level to level (ARM_LPAE_LVL_SHIFT, LVL_IDX: the start
-    // level indexes with pgd_bits) rather than loaded from per-level arrays.
-    let s = geo.shift[geo.start];
-    let mask = geo.idxMask[geo.start];
-    for (;;) {
-      // Both arms int32 (a uint32 in one arm would make the index a double).
-      const idx = s >= 32 ? (ihi >>> (s - 32)) & mask : ((ilo >>> s) | (ihi << (32 - s))) & mask;
-      // Entry address = table + idx * 8, carrying into the high half if a table straddles 4 GiB.
-      const el = (tl + (idx << 3)) | 0;
-      const w = mem.frameBase(el >>> 0 < tl >>> 0 ? th + 1 : th, el) + ((el & 0xfff) >>> 2);
-      const lo = words[w];
-      const hi = words[w + 1];
-      // Type 0b11: a table above the last level, a page at it (TYPE_MASK, TYPE_TABLE as literals:
-      // a module constant costs a hole check in bytecode, which counts against the inlining budget).
-      if ((lo & 3) !== 3) return this.iovaToPhysGeneric(iova);
-      // The last level's shift is the granule's.
-      if (s === bpl + 3) return (hi & 0xffff) * 4294967296 + (((lo & 0xfffff000) | (ilo & ((1 << s) - 1))) >>> 0);
-      th = hi & 0xffff;
-      tl = lo & 0xfffff000;
-      s -= bpl;
-      mask = (1 << bpl) - 1;
+    const levels: string[][] = [];
+    for (let lvl = geo.start; lvl < LPAE_MAX_LEVELS; lvl++) {
+      const carry = lvl === geo.start || geo.granule !== SZ_4K ? '(el >>> 0 < tl >>> 0 ? th + 1 : th)' : 'th';
+      const lines = [
+        `el = (tl + ((${iovaBits(geo.shift[lvl])} & ${lit(geo.idxMask[lvl])}) << 3)) | 0;`,
+        `w = mem.frameBase(${carry}, el) + ((el & 0xfff) >>> 2);`,
+        'lo = words[w];',
+        'if ((lo & 3) !== 3) return generic(iova);',
+      ];
+      if (lvl < LPAE_MAX_LEVELS - 1) lines.push('th = words[w + 1] & 0xffff;', 'tl = lo & 0xfffff000;');
+      else lines.push(`return (words[w + 1] & 0xffff) * 4294967296 + (((lo & 0xfffff000) | (ilo & ${lit(geo.granule - 1)})) >>> 0);`);
+      levels.push(lines);
     }
+    // Stages of at most MAX_LEVELS_PER_STAGE levels, the last defined first; each passes the walk's
+    // state (IOVA halves, next table) to the next.
+    const stages: string[] = [];
+    for (let i = 0; i < levels.length; i += MAX_LEVELS_PER_STAGE) stages.push(levels.slice(i, i + MAX_LEVELS_PER_STAGE).flat().join('\n'));
+    const out: string[] = [];
+    for (let k = stages.length - 1; k >= 0; k--) {
+      const head = k === 0 ? `function stage0(iova) {\n${SPLIT_IOVA}\nlet th = ${lit(this.pgdHi)};\nlet tl = ${lit(this.pgdLo)};` : `function stage${k}(iova, ilo, ihi, th, tl) {`;
+      const next = k < stages.length - 1 ? `\nreturn stage${k + 1}(iova, ilo, ihi, th, tl);` : '';
+      out.push(`${head}\nconst words = mem.words;\nlet el = 0;\nlet w = 0;\nlet lo = 0;\n${stages[k]}${next}\n}`);
+    }
+    out.push('return stage0;');
+    return out.join('\n');
   }
 
   /** arm_lpae_iova_to_phys through any MemReader (a DeviceView, a dump). */

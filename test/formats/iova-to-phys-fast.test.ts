@@ -92,6 +92,9 @@ const CASES: Case[] = [
   { name: 'arm-64-lpae-s1', cfg: { granule: 16384, ias: 48, oas: 48, coherentWalk: true }, pg: 0x4000, iovaBits: 48 },
   { name: 'arm-64-lpae-s2', cfg: { granule: 4096, ias: 40, oas: 40, coherentWalk: true }, pg: 0x1000, iovaBits: 40 },
   { name: 'arm-32-lpae-s1', cfg: { granule: 4096, ias: 32, oas: 40, coherentWalk: true }, pg: 0x1000, iovaBits: 32 },
+  // Start level 2 (two levels), and a concatenated 16K stage-2 root: the compiled walks start wherever the geometry says.
+  { name: 'arm-64-lpae-s1', cfg: { granule: 16384, ias: 36, oas: 40, coherentWalk: true }, pg: 0x4000, iovaBits: 36 },
+  { name: 'arm-64-lpae-s2', cfg: { granule: 16384, ias: 42, oas: 42, coherentWalk: true }, pg: 0x4000, iovaBits: 42 },
   { name: 'apple-dart', cfg: { granule: 16384, ias: 32, oas: 36 }, pg: 0x4000, iovaBits: 32 },
   { name: 'apple-dart', cfg: { granule: 4096, ias: 32, oas: 36 }, pg: 0x1000, iovaBits: 32 },
   { name: 'apple-dart2', cfg: { granule: 16384, ias: 32, oas: 42 }, pg: 0x4000, iovaBits: 32 },

@@ -1,0 +1,67 @@
+/**
+ * Table walks compiled for one page table: the source of a function with that table's geometry and
+ * root address written in as numeric literals, made once with `new Function` and cached.
+ *
+ * Why: `iovaToPhys` on a PhysMem is the simulator's translation hot path and issue 3 holds it to 2x
+ * the kernel's own C. The same walk reading its shifts, masks and root from fields of the table object
+ * measured ~1.5-2x the time of this one (bench/README.md): each field is a load and a check, and a
+ * shift by a variable count ties up the one register x86 shifts by, where a literal shift is an
+ * immediate. The kernel's C gets the same effect for free (`-O2` folds what it can see). The emitted
+ * source holds nothing but integer literals from a validated configuration and fixed text, never a
+ * string from a user, and the result is checked against the kernel-shaped walk by
+ * test/formats/iova-to-phys-fast.test.ts for every granule, start level and concatenation.
+ *
+ * A compiled walk only handles the common case (a chain of tables down to a page or, where the
+ * format allows, a block) and hands everything else to the format's generic walk, which is the
+ * kernel's loop itself: the answers are identical by construction, and the test checks it.
+ */
+import type { PhysMem } from '../mem/phys-mem.js';
+
+/** A walk: the physical address for an IOVA (0 = not mapped, as the kernel's iova_to_phys). */
+export type CompiledWalk = (iova: number) => number;
+
+/** Makes the walk from the memory it reads and the generic walk it falls back to. */
+type WalkFactory = (mem: PhysMem, generic: CompiledWalk) => CompiledWalk;
+
+/** Factories by source text; bounded, since every table with its own root has its own source. */
+const factories = new Map<string, WalkFactory>();
+const MAX_FACTORIES = 512;
+
+/**
+ * The walk made by `source`: JS statements, with `mem` and `generic` in scope, that end by returning
+ * the walk function (see the callers). Compiled once per distinct source.
+ */
+export function compileWalk(source: string, mem: PhysMem, generic: CompiledWalk): CompiledWalk {
+  let f = factories.get(source);
+  if (f === undefined) {
+    if (factories.size >= MAX_FACTORIES) factories.clear();
+    f = new Function('mem', 'generic', `"use strict";\n${source}`) as WalkFactory;
+    factories.set(source, f);
+  }
+  return f(mem, generic);
+}
+
+/**
+ * V8 inlines a function into its caller only below 460 bytes of bytecode (and 920 for everything
+ * inlined into one caller); a walk that is not inlined is a call whose 64-bit result is boxed on the
+ * heap. So a walk of more than two levels is emitted as a chain of functions of at most two levels
+ * each, `stage1` calling `stage2`..., every one small enough to be inlined into the one before.
+ */
+export const MAX_LEVELS_PER_STAGE = 2;
+
+/** The IOVA as two uint32 halves `ilo`, `ihi` (iova - ilo is a multiple of 2^32: the product is exact). */
+export const SPLIT_IOVA = 'const ilo = iova >>> 0;\nconst ihi = ((iova - ilo) * 2.3283064365386963e-10) >>> 0;';
+
+/** IOVA bits [s, s + 32) as an int32 expression over ilo/ihi, for a literal shift s < 64. */
+export function iovaBits(s: number): string {
+  if (!Number.isInteger(s) || s < 0 || s >= 64) throw new Error(`compiled walk: bad shift ${s}`);
+  if (s >= 32) return `(ihi >>> ${s - 32})`;
+  if (s === 0) return '(ilo | 0)';
+  return `((ilo >>> ${s}) | (ihi << ${32 - s}))`;
+}
+
+/** An integer literal for the emitted source (checked: nothing but an int32 or uint32 goes in). */
+export function lit(n: number): string {
+  if (!Number.isInteger(n) || n < -(2 ** 31) || n >= 2 ** 32) throw new Error(`compiled walk: bad literal ${n}`);
+  return String(n);
+}
