@@ -19,6 +19,7 @@
  */
 import { InputError, TWO32, hex, hex64 } from '../addr.js';
 import { ACCESS_FAULT, PhysMem, type MemReader } from '../mem/phys-mem.js';
+import { SPLIT_IOVA, compileWalk, iovaBits, lit, type CompiledWalk } from './compiled-walk.js';
 import {
   EEXIST,
   EINVAL,
@@ -208,27 +209,6 @@ class DartTable implements PageTable {
 
   /** host.mem when it is a PhysMem: iovaToPhys then walks its frames with 32-bit integer halves. */
   private readonly frames: PhysMem | undefined;
-  /** The TTBRs (roots) as address halves, bits 31:0 as int32 and bits 51:32, for iovaToPhys. */
-  private readonly rootLo: Int32Array;
-  private readonly rootHi: Int32Array;
-  /**
-   * The geometry and layout iovaToPhys uses, as fields of the table itself: fewer loads and a shorter
-   * method than reaching through this.g and this.L, which keeps it under V8's inlining limit. Each is
-   * initialised with an integer where it is declared and holds only int32 values (the masks as `| 0`):
-   * a class field declared bare is first defined as undefined, and V8 then keeps it as a generic
-   * tagged field, which every load has to check and unbox - measured ~30% of the walk.
-   */
-  private readonly ps: number = 0;
-  private readonly tShift: number = 0;
-  private readonly tMask: number = 0;
-  private readonly l1Shift: number = 0;
-  /** 32 - l1Shift: the L1 index takes IOVA bits from both halves (l1Shift < 32 for every granule). */
-  private readonly l1Left: number = 0;
-  private readonly l2Shift: number = 0;
-  private readonly idxMask: number = 0;
-  private readonly pgMask: number = 0;
-  private readonly loMask: number = 0;
-  private readonly hiMask: number = 0;
 
   constructor(
     readonly format: PageTableFormat,
@@ -239,19 +219,6 @@ class DartTable implements PageTable {
   ) {
     this.g = geometry(cfg);
     this.frames = host.mem instanceof PhysMem ? host.mem : undefined;
-    this.rootLo = Int32Array.from(roots, (r) => r | 0);
-    this.rootHi = Int32Array.from(roots, (r) => Math.floor(r / TWO32));
-    const g = this.g;
-    this.ps = L.paShift;
-    this.tShift = g.tblShift;
-    this.tMask = g.nTtbrs - 1;
-    this.l1Shift = g.l1Shift;
-    this.l1Left = 32 - g.l1Shift;
-    this.l2Shift = g.l2Shift;
-    this.idxMask = g.entries - 1;
-    this.pgMask = g.granule - 1;
-    this.loMask = L.addrLoMask | 0;
-    this.hiMask = L.addrHiMask | 0;
     this.oasLimit = 2 ** cfg.oas;
   }
 
@@ -436,55 +403,72 @@ class DartTable implements PageTable {
     return i * pgsize;
   }
 
+  /** The walk iovaToPhys takes: compiled for this table on first use (see compiled-walk.ts). */
+  private fast: CompiledWalk | undefined = undefined;
+
   /**
-   * dart_iova_to_phys (PD:335-358): non-zero entries are followed, valid bit or not. On a PhysMem the
-   * walk keeps every address as two 32-bit integers (the TTBRs split once, at creation) and reads each
-   * entry's two words from `mem.words` at PhysMem.frameBase; a frame never written is the zero frame,
-   * which reads as a zero entry. One small method with no helper but frameBase, so a hot caller
-   * inlines all of it (bench/README.md). Test: test/formats/iova-to-phys-fast.test.ts.
+   * dart_iova_to_phys (PD:335-358): non-zero entries are followed, valid bit or not. On a PhysMem it
+   * takes a walk compiled for this table (walkSource); any other memory (a DeviceView, a dump) takes
+   * the generic walk. Test: test/formats/iova-to-phys-fast.test.ts.
    */
   iovaToPhys(iova: number): number {
-    const mem = this.frames;
-    if (mem === undefined) return this.iovaToPhysGeneric(iova);
-    const ilo = iova >>> 0;
-    // iova - ilo is a multiple of 2^32, times 2^-32: exact, and no divide in the chain.
-    const ihi = ((iova - ilo) * 2.3283064365386963e-10) >>> 0;
-    const s = this.tShift;
-    const t = (s >= 32 ? ihi >>> (s - 32) : (ilo >>> s) | (ihi << (32 - s))) & this.tMask;
-    if (t >= this.rootLo.length) return 0;
-    // Nothing below writes memory, so the word array cannot be replaced during the walk.
-    const words = mem.words;
-    // L1 entry = TTBR + idx * 8, carrying into the high half if a (garbage) table straddles 4 GiB.
-    const tl = this.rootLo[t];
-    const th = this.rootHi[t];
-    const el = (tl + ((((ilo >>> this.l1Shift) | (ihi << this.l1Left)) & this.idxMask) << 3)) | 0;
-    const w = mem.frameBase(el >>> 0 < tl >>> 0 ? th + 1 : th, el) + ((el & 0xfff) >>> 2);
-    const lo = words[w];
-    const hi = words[w + 1];
-    if (lo === 0 && hi === 0) return 0;
-    return this.l2Phys(mem, words, lo, hi, ilo);
+    const f = this.fast;
+    return f !== undefined ? f(iova) : this.firstIovaToPhys(iova);
+  }
+
+  private firstIovaToPhys(iova: number): number {
+    const generic: CompiledWalk = (i) => this.iovaToPhysGeneric(i);
+    this.fast = this.frames === undefined ? generic : compileWalk(this.walkSource(), this.frames, generic);
+    return this.fast(iova);
   }
 
   /**
-   * The second half of iovaToPhys: the L2 entry of the table the L1 entry (lo, hi) points at, and the
-   * result. A method of its own so that each half stays under V8's inlining limit (460 bytes).
+   * The compiled walk: this table's shifts, masks and TTBRs as literals, every address two 32-bit
+   * integers; each entry's two words read from `mem.words` at PhysMem.frameBase (a frame never written
+   * is the zero frame: a zero entry, which ends the walk as the kernel's `if (!pte)` does). The address
+   * in an entry's field is shifted back by paShift (DART2 stores PA >> 4). The carry into the high half
+   * guards a (garbage) table straddling 4 GiB. Nothing here needs the generic walk: every outcome of
+   * the kernel's two-level loop is covered.
    */
-  private l2Phys(mem: PhysMem, words: Uint32Array, lo: number, hi: number, ilo: number): number {
-    const ps = this.ps;
-    // The address in the entry's field (DART2 stores PA >> 4) as halves; `>>> (31 - ps) >>> 1`
-    // is `>>> (32 - ps)` that also gives 0 for ps = 0 (a JS shift count is taken mod 32).
-    let tl = lo & this.loMask;
-    let th = ((hi & this.hiMask) << ps) | ((tl >>> (31 - ps)) >>> 1);
-    tl <<= ps;
-    const el = (tl + (((ilo >>> this.l2Shift) & this.idxMask) << 3)) | 0;
-    const w = mem.frameBase(el >>> 0 < tl >>> 0 ? th + 1 : th, el) + ((el & 0xfff) >>> 2);
-    const plo = words[w];
-    const phi = words[w + 1];
-    if (plo === 0 && phi === 0) return 0;
-    tl = plo & this.loMask;
-    th = ((phi & this.hiMask) << ps) | ((tl >>> (31 - ps)) >>> 1);
-    // iopte_to_paddr(pte) | (iova & (pgsize - 1)): an OR, which matters only for garbage entries.
-    return th * 4294967296 + (((tl << ps) | (ilo & this.pgMask)) >>> 0);
+  private walkSource(): string {
+    const { g, L } = this;
+    const ps = L.paShift;
+    // Address halves of an entry's field (lo, hi) into (tl, th); for ps = 0 the second term vanishes.
+    const field = (lo: string, hi: string): string[] => [
+      `tl = ${lo} & ${lit(L.addrLoMask | 0)};`,
+      ps === 0 ? `th = ${hi} & ${lit(L.addrHiMask)};` : `th = ((${hi} & ${lit(L.addrHiMask)}) << ${lit(ps)}) | (tl >>> ${lit(32 - ps)});`,
+      ...(ps === 0 ? [] : [`tl <<= ${lit(ps)};`]),
+    ];
+    const entry = (bits: string): string[] => [
+      `el = (tl + ((${bits} & ${lit(g.entries - 1)}) << 3)) | 0;`,
+      'w = mem.frameBase(el >>> 0 < tl >>> 0 ? th + 1 : th, el) + ((el & 0xfff) >>> 2);',
+      'lo = words[w];',
+      'hi = words[w + 1];',
+      'if (lo === 0 && hi === 0) return 0;',
+    ];
+    const nRoots = this.roots.length;
+    const lines = [
+      'return function dartWalk(iova) {',
+      SPLIT_IOVA,
+      'const words = mem.words;',
+      `const t = ${iovaBits(g.tblShift)} & ${lit(g.nTtbrs - 1)};`,
+      `if (t >= ${lit(nRoots)}) return 0;`,
+      'let el = 0;',
+      'let w = 0;',
+      'let lo = 0;',
+      'let hi = 0;',
+      // The TTBR: one literal per table, chosen by t.
+      `let tl = ${this.roots.map((r, i) => (i < nRoots - 1 ? `t === ${i} ? ${lit(r | 0)} : ` : lit(r | 0))).join('')};`,
+      `let th = ${this.roots.map((r, i) => (i < nRoots - 1 ? `t === ${i} ? ${lit(Math.floor(r / TWO32))} : ` : lit(Math.floor(r / TWO32)))).join('')};`,
+      ...entry(iovaBits(g.l1Shift)),
+      ...field('lo', 'hi'),
+      ...entry(iovaBits(g.l2Shift)),
+      ...field('lo', 'hi'),
+      // iopte_to_paddr(pte) | (iova & (pgsize - 1)): an OR, which matters only for garbage entries.
+      `return th * 4294967296 + ((tl | (ilo & ${lit(g.granule - 1)})) >>> 0);`,
+      '};',
+    ];
+    return lines.join('\n');
   }
 
   /** dart_iova_to_phys through any MemReader (a DeviceView, a dump). */
