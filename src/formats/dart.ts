@@ -220,6 +220,7 @@ class DartTable implements PageTable {
     this.g = geometry(cfg);
     this.frames = host.mem instanceof PhysMem ? host.mem : undefined;
     this.oasLimit = 2 ** cfg.oas;
+    this.mappedOne = Object.freeze({ ret: 0, mapped: cfg.pgsizeBitmap });
   }
 
   /**
@@ -280,7 +281,50 @@ class DartTable implements PageTable {
   }
 
   /** dart_map_pages (PD:231-290). */
+  /** Finds the L2 entry of one page for map/unmap: compiled on first use (walkSource(true)). */
+  private slotOf: CompiledWalk | undefined = undefined;
+  /** prot -> PTE bits of the last prot mapped (dart_prot_to_pte | SP_DIS/NO_CACHE | VALID). */
+  private lastProt = -1;
+  private lastProtBits = 0;
+  /** The result of every one-page map that succeeds (never written by anyone: read-only by contract). */
+  private readonly mappedOne: MapResult;
+
+  /** The L2 entry's index in mem.words for a one-page map/unmap, or -1 for the generic code. */
+  private slot(iova: number): number {
+    if (this.slotOf === undefined) {
+      if (this.frames === undefined) return -1;
+      this.slotOf = compileWalk(this.walkSource(true), this.frames, () => -1);
+    }
+    return this.slotOf(iova);
+  }
+
+  /**
+   * dart_map_pages (PD:232-290). One page (pgcount 1, the dma-iommu steady state) with every check
+   * passing and its L2 table present takes the short way here: the entry found by a compiled walk,
+   * refused if valid, written as dart_init_pte writes it. Everything else - a WARN, a table to
+   * allocate, several pages, memory that is not a PhysMem - goes to mapPagesGeneric, the kernel's
+   * function step by step. Small on purpose: inlined into a caller, its result object is never
+   * allocated.
+   */
   mapPages(iova: number, paddr: number, pgsize: number, pgcount: number, prot: number): MapResult {
+    const w = pgcount === 1 && pgsize === this.cfg.pgsizeBitmap && paddr < this.oasLimit && (prot & (IOMMU_READ | IOMMU_WRITE)) !== 0 ? this.slot(iova) : -1;
+    if (w < 0) return this.mapPagesGeneric(iova, paddr, pgsize, pgcount, prot);
+    const words = (this.frames as PhysMem).words;
+    if (words[w] & VALID) return this.mapPagesGeneric(iova, paddr, pgsize, pgcount, prot);
+    if (prot !== this.lastProt) {
+      this.lastProt = prot;
+      this.lastProtBits = protToPte(this.L, prot) | BIT1 | VALID;
+    }
+    // paddr_to_iopte: the field holds PA >> paShift; `<< (31 - ps) << 1` is `<< (32 - ps)` giving 0 for ps = 0.
+    const ps = this.L.paShift;
+    const plo = paddr >>> 0;
+    const phi = ((paddr - plo) * 2.3283064365386963e-10) | 0;
+    words[w] = (((plo >>> ps) | ((phi << (31 - ps)) << 1)) & this.L.addrLoMask) | this.lastProtBits;
+    words[w + 1] = ((phi >>> ps) & this.L.addrHiMask) | SUBPAGE_FULL_HI;
+    return this.mappedOne;
+  }
+
+  private mapPagesGeneric(iova: number, paddr: number, pgsize: number, pgcount: number, prot: number): MapResult {
     const { L, g, host } = this;
     const mem = host.mem;
     if (pgsize !== this.cfg.pgsizeBitmap) {
@@ -351,8 +395,25 @@ class DartTable implements PageTable {
     return true;
   }
 
-  /** dart_unmap_pages (PD:292-333). */
+  /**
+   * dart_unmap_pages (PD:292-333). One present page takes the short way (clear it, queue its TLB
+   * invalidation); anything else - a WARN, several pages, another memory - unmapPagesGeneric.
+   */
   unmapPages(iova: number, pgsize: number, pgcount: number): number {
+    const w = pgcount === 1 && pgsize === this.cfg.pgsizeBitmap ? this.slot(iova) : -1;
+    if (w >= 0) {
+      const words = (this.frames as PhysMem).words;
+      if (words[w] !== 0 || words[w + 1] !== 0) {
+        words[w] = 0;
+        words[w + 1] = 0;
+        this.host.tlbAddPage?.(iova, pgsize);
+        return pgsize;
+      }
+    }
+    return this.unmapPagesGeneric(iova, pgsize, pgcount);
+  }
+
+  private unmapPagesGeneric(iova: number, pgsize: number, pgcount: number): number {
     const { L, g, host } = this;
     const mem = host.mem;
     if (pgsize !== this.cfg.pgsizeBitmap || !pgcount) {
@@ -430,7 +491,7 @@ class DartTable implements PageTable {
    * guards a (garbage) table straddling 4 GiB. Nothing here needs the generic walk: every outcome of
    * the kernel's two-level loop is covered.
    */
-  private walkSource(): string {
+  private walkSource(slot = false): string {
     const { g, L } = this;
     const ps = L.paShift;
     // Address halves of an entry's field (lo, hi) into (tl, th); for ps = 0 the second term vanishes.
@@ -447,12 +508,26 @@ class DartTable implements PageTable {
       'if (lo === 0 && hi === 0) return 0;',
     ];
     const nRoots = this.roots.length;
+    // slot: the index in mem.words of the L2 entry instead (for map/unmap of one page), -1 when the
+    // L1 entry is zero or the L2 frame was never written (the caller then takes the generic code).
+    const l2 = slot
+      ? [
+          `el = (tl + ((${iovaBits(g.l2Shift)} & ${lit(g.entries - 1)}) << 3)) | 0;`,
+          'w = mem.frameBase(el >>> 0 < tl >>> 0 ? th + 1 : th, el);',
+          'return w === 0 ? -1 : w + ((el & 0xfff) >>> 2);',
+        ]
+      : [
+          ...entry(iovaBits(g.l2Shift)),
+          ...field('lo', 'hi'),
+          // iopte_to_paddr(pte) | (iova & (pgsize - 1)): an OR, which matters only for garbage entries.
+          `return th * 4294967296 + ((tl | (ilo & ${lit(g.granule - 1)})) >>> 0);`,
+        ];
     const lines = [
       'return function dartWalk(iova) {',
       SPLIT_IOVA,
       'const words = mem.words;',
       `const t = ${iovaBits(g.tblShift)} & ${lit(g.nTtbrs - 1)};`,
-      `if (t >= ${lit(nRoots)}) return 0;`,
+      `if (t >= ${lit(nRoots)}) return ${slot ? -1 : 0};`,
       'let el = 0;',
       'let w = 0;',
       'let lo = 0;',
@@ -460,12 +535,9 @@ class DartTable implements PageTable {
       // The TTBR: one literal per table, chosen by t.
       `let tl = ${this.roots.map((r, i) => (i < nRoots - 1 ? `t === ${i} ? ${lit(r | 0)} : ` : lit(r | 0))).join('')};`,
       `let th = ${this.roots.map((r, i) => (i < nRoots - 1 ? `t === ${i} ? ${lit(Math.floor(r / TWO32))} : ` : lit(Math.floor(r / TWO32)))).join('')};`,
-      ...entry(iovaBits(g.l1Shift)),
+      ...entry(iovaBits(g.l1Shift)).map((l) => (slot ? l.replace('return 0;', 'return -1;') : l)),
       ...field('lo', 'hi'),
-      ...entry(iovaBits(g.l2Shift)),
-      ...field('lo', 'hi'),
-      // iopte_to_paddr(pte) | (iova & (pgsize - 1)): an OR, which matters only for garbage entries.
-      `return th * 4294967296 + ((tl | (ilo & ${lit(g.granule - 1)})) >>> 0);`,
+      ...l2,
       '};',
     ];
     return lines.join('\n');

@@ -95,11 +95,12 @@ export interface TableHost {
   warn?(file: string, line: number, cond: string): void;
 }
 
+/** Read-only: a format may hand out one shared object for its most common result. */
 export interface MapResult {
   /** 0 or -errno, as the kernel returns. */
-  ret: number;
+  readonly ret: number;
   /** Bytes mapped before stopping. */
-  mapped: number;
+  readonly mapped: number;
 }
 
 /** A live page table built by a format (io_pgtable_ops). */
