@@ -426,6 +426,7 @@ class LpaeTable implements PageTable {
     this.pgdHi = Math.floor(pgd / TWO32);
     this.pgdLo = pgd | 0;
     this.coherent = cfg.coherentWalk;
+    this.mappedOne = Object.freeze({ ret: 0, mapped: cfg.granule });
     this.ns = cfg.quirks.includes('ARM_NS');
     this.hd = cfg.quirks.includes('ARM_HD');
   }
@@ -542,7 +543,59 @@ class LpaeTable implements PageTable {
   // ---------------------------------------------------------------- map
 
   /** arm_lpae_map_pages (LP:511-543). */
+  /** Finds the last-level entry of one page for map/unmap: compiled on first use (walkSource(true)). */
+  private slotOf: CompiledWalk | undefined = undefined;
+  /** The descriptor bits of the last prot mapped on the short way (arm_lpae_prot_to_pte). */
+  private lastProt = -1;
+  private lastProtLo = 0;
+  private lastProtHi = 0;
+  /** The result of every one-page map that succeeds (read-only by contract). */
+  private readonly mappedOne: MapResult;
+
+  /**
+   * The last-level entry's index in mem.words for a one-page map/unmap, or -1 for the generic code:
+   * a chain of table descriptors (type 0b11) down to a materialised last-level frame.
+   */
+  private slot(iova: number): number {
+    if (this.slotOf === undefined) {
+      if (this.frames === undefined) return -1;
+      this.slotOf = compileWalk(this.walkSource(true), this.frames, () => -1);
+    }
+    return this.slotOf(iova);
+  }
+
+  /**
+   * arm_lpae_map_pages (LP:511-543). One granule page (pgcount 1: the dma-iommu steady state) with
+   * every check passing, a coherent walker and the tables present takes the short way: the entry
+   * found by a compiled walk, refused if it holds a page, written as __arm_lpae_init_pte writes it.
+   * Everything else - a WARN, a table to allocate, a block to split, several pages, syncs for a
+   * non-coherent walker, memory that is not a PhysMem - goes to mapPagesGeneric, the kernel's
+   * function step by step. Small on purpose: inlined into a caller, its result is never allocated.
+   */
   mapPages(iova: number, paddr: number, pgsize: number, pgcount: number, prot: number): MapResult {
+    const geo = this.geo;
+    const w =
+      pgcount === 1 && pgsize === geo.granule && iova < geo.iasLimit && paddr < geo.oasLimit && (prot & (IOMMU_READ | IOMMU_WRITE)) !== 0 && this.coherent
+        ? this.slot(iova)
+        : -1;
+    if (w < 0) return this.mapPagesGeneric(iova, paddr, pgsize, pgcount, prot);
+    const words = (this.frames as PhysMem).words;
+    if ((words[w] & 3) === 3) return this.mapPagesGeneric(iova, paddr, pgsize, pgcount, prot);
+    if (prot !== this.lastProt) {
+      this.protToPte(prot);
+      this.lastProt = prot;
+      this.lastProtLo = this.protLo;
+      this.lastProtHi = this.protHi;
+    }
+    // paddr_to_iopte for 4K/16K (LP:181-189): address bits 47:12 in place, bits 51:48 into 15:12.
+    const plo = paddr >>> 0;
+    const phi = ((paddr - plo) * 2.3283064365386963e-10) | 0;
+    words[w] = this.lastProtLo | 3 | (plo & 0xfffff000) | (((phi >>> 16) & 0xf) << 12);
+    words[w + 1] = this.lastProtHi | (phi & 0xffff);
+    return this.mappedOne;
+  }
+
+  private mapPagesGeneric(iova: number, paddr: number, pgsize: number, pgcount: number, prot: number): MapResult {
     const cfg = this.cfg;
     if (!pgsize || andBits(pgsize, cfg.pgsizeBitmap) !== pgsize) {
       this.warn(522, '!pgsize || (pgsize & cfg->pgsize_bitmap) != pgsize');
@@ -671,7 +724,26 @@ class LpaeTable implements PageTable {
    * arm_lpae_unmap_pages (LP:706-725). Entries cleared at their own level queue tlb_add_page only with a
    * gather that is not queued (LP:687-689); a block split calls it regardless (LP:634-636).
    */
+  /**
+   * arm_lpae_unmap_pages (LP:706-725). One present page on a coherent walker takes the short way:
+   * cleared, and queued for TLB invalidation unless the gather is a queued one (LP:687-689);
+   * anything else unmapPagesGeneric.
+   */
   unmapPages(iova: number, pgsize: number, pgcount: number, gather?: { queued: boolean } | null): number {
+    const w = pgcount === 1 && pgsize === this.geo.granule && iova < this.geo.iasLimit && this.coherent ? this.slot(iova) : -1;
+    if (w >= 0) {
+      const words = (this.frames as PhysMem).words;
+      if ((words[w] & 3) === 3) {
+        words[w] = 0;
+        words[w + 1] = 0;
+        if (gather === undefined || (gather !== null && !gather.queued)) this.host.tlbAddPage?.(iova, pgsize);
+        return pgsize;
+      }
+    }
+    return this.unmapPagesGeneric(iova, pgsize, pgcount, gather);
+  }
+
+  private unmapPagesGeneric(iova: number, pgsize: number, pgcount: number, gather?: { queued: boolean } | null): number {
     if (!pgsize || andBits(pgsize, this.cfg.pgsizeBitmap) !== pgsize || !pgcount) {
       this.warn(715, '!pgsize || (pgsize & cfg->pgsize_bitmap) != pgsize || !pgcount');
       return 0;
@@ -918,19 +990,22 @@ class LpaeTable implements PageTable {
    * anywhere) and with a 16K granule (a garbage table address is only 4K-aligned, an offset reaches
    * 16K); a 4K table below the start is 4K-aligned with offsets under 4K and cannot straddle.
    */
-  private walkSource(): string {
+  private walkSource(slot = false): string {
     const geo = this.geo;
     const levels: string[][] = [];
     for (let lvl = geo.start; lvl < LPAE_MAX_LEVELS; lvl++) {
       const carry = lvl === geo.start || geo.granule !== SZ_4K ? '(el >>> 0 < tl >>> 0 ? th + 1 : th)' : 'th';
-      const lines = [
-        `el = (tl + ((${iovaBits(geo.shift[lvl])} & ${lit(geo.idxMask[lvl])}) << 3)) | 0;`,
-        `w = mem.frameBase(${carry}, el) + ((el & 0xfff) >>> 2);`,
-        'lo = words[w];',
-        'if ((lo & 3) !== 3) return generic(iova);',
-      ];
+      const lines = [`el = (tl + ((${iovaBits(geo.shift[lvl])} & ${lit(geo.idxMask[lvl])}) << 3)) | 0;`];
+      if (lvl < LPAE_MAX_LEVELS - 1 || !slot)
+        lines.push(
+          `w = mem.frameBase(${carry}, el) + ((el & 0xfff) >>> 2);`,
+          'lo = words[w];',
+          `if ((lo & 3) !== 3) return ${slot ? '-1' : 'generic(iova)'};`,
+        );
       if (lvl < LPAE_MAX_LEVELS - 1) lines.push('th = words[w + 1] & 0xffff;', 'tl = lo & 0xfffff000;');
-      else lines.push(`return (words[w + 1] & 0xffff) * 4294967296 + (((lo & 0xfffff000) | (ilo & ${lit(geo.granule - 1)})) >>> 0);`);
+      else if (!slot) lines.push(`return (words[w + 1] & 0xffff) * 4294967296 + (((lo & 0xfffff000) | (ilo & ${lit(geo.granule - 1)})) >>> 0);`);
+      // slot: where the last-level entry lives in mem.words, -1 if its frame was never written.
+      else lines.push(`w = mem.frameBase(${carry}, el);`, 'return w === 0 ? -1 : w + ((el & 0xfff) >>> 2);');
       levels.push(lines);
     }
     // Stages of at most MAX_LEVELS_PER_STAGE levels, the last defined first; each passes the walk's
