@@ -21,11 +21,19 @@
  *   level fixed at compile time), run over the JS side's table image. A floor, and the ratio's
  *   reference when no kernel tree is found.
  *
- * Timing: process CPU time (fairer than wall time on a shared machine), best of several batches for every
- * side, so a batch disturbed by other processes or by V8 compiling in the background does not count.
+ * Timing: process CPU time (fairer than wall time on a shared machine), best of several batches within a
+ * process for every side, so a batch disturbed by other processes or by V8 compiling in the background
+ * does not count. That is not enough on a shared VM, where a whole process can run 30-50% slower than the
+ * next one (CPU placement, neighbours): so the bench runs in rounds (--rounds N, default 3), and in each
+ * round measures every layout with a fresh process per side - the kernel C harness, a new node process
+ * for JS (this script with --js-child KEY: its own V8, JIT decisions and placement) and our own C, JS
+ * between the two C sides, their order swapped every round. Each side's figure is its best round (min),
+ * shown with the spread over the rounds; JS/C and met compare best with best. Every round's tables and
+ * translation sums must equal the parent's reference (else a bug is printed).
  * Each JS loop is a function of its own, called with one kind of table, as a hot caller in the simulator
  * would be: V8 can then inline the format's method into it (a call it cannot inline costs ~10-20 ns more,
- * mostly boxing the 64-bit IOVA and the result as heap numbers).
+ * mostly boxing the 64-bit IOVA and the result as heap numbers). One layout per JS process keeps every
+ * loop monomorphic in its table (the dense and sparse LPAE tables share the loop functions).
  */
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -36,21 +44,6 @@ import { performance } from 'node:perf_hooks';
 import { getFormat } from '../src/formats/index.js';
 import { IOMMU_READ, IOMMU_WRITE, type PageTable, type PageTableFormat, type TableHost } from '../src/formats/types.js';
 import { PhysMem } from '../src/mem/phys-mem.js';
-
-/** One line of the result table. */
-export interface Row {
-  section: string;
-  what: string;
-  /** JS nanoseconds of CPU per operation (best batch). */
-  jsNs: number;
-  /** Our hand-written C's nanoseconds per operation, or null when not measured (no counterpart, no cc). */
-  cNs: number | null;
-  /** The kernel's own C (io-pgtable-*.c) nanoseconds per operation, or null when not measured. */
-  kNs: number | null;
-  /** Target ratio JS/C, or null when the issue sets none. */
-  target: number | null;
-  note?: string;
-}
 
 /** Seeded xorshift32: the bench is repeatable run to run (only the clock varies). */
 export function prng(seed: number): () => number {
@@ -459,11 +452,10 @@ function compileC(dir: string): string | null {
   return join(dir, 'bench');
 }
 
-function runC(exe: string | null, dir: string, args: string[], files: Record<string, Uint8Array>): number[] | null {
-  if (exe === null) return null;
-  for (const [name, data] of Object.entries(files)) writeFileSync(join(dir, name), data);
-  const out = execFileSync(exe, args.map((a) => (files[a] ? join(dir, a) : a)), { encoding: 'utf8', timeout: 120_000 });
-  return out.trim().split(/\s+/).map(Number);
+/** Runs our C program in `dir` (its input files are there); the words it prints. */
+function runC(exe: string, args: string[], dir: string): string[] {
+  const out = execFileSync(exe, args, { encoding: 'utf8', timeout: 120_000, cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  return out.trim().split(/\s+/);
 }
 
 // ------------------------------------------------------------------ the kernel's own C
@@ -601,11 +593,9 @@ function compileKernelC(tree: KernelTree, dir: string): KernelBuild {
   return { exe, label: `${what} from ${tree.path} (${tree.via})` };
 }
 
-/** Runs the harness on one layout; its name=value output as a record. */
-function runKernel(k: KernelBuild | null, dir: string, args: string[], files: Record<string, Uint8Array>): Record<string, string> | null {
-  if (k === null) return null;
-  for (const [name, data] of Object.entries(files)) writeFileSync(join(dir, name), data);
-  const out = execFileSync(k.exe, args.map((a) => (files[a] ? join(dir, a) : a)), { encoding: 'utf8', timeout: 300_000 });
+/** Runs the harness on one layout in `dir` (its input files are there); its name=value output as a record. */
+function runKernel(k: KernelBuild, args: string[], dir: string): Record<string, string> {
+  const out = execFileSync(k.exe, args, { encoding: 'utf8', timeout: 300_000, cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
   const rec: Record<string, string> = {};
   for (const kv of out.trim().split(/\s+/)) {
     const eq = kv.indexOf('=');
@@ -614,7 +604,7 @@ function runKernel(k: KernelBuild | null, dir: string, args: string[], files: Re
   return rec;
 }
 
-// ------------------------------------------------------------------ sections
+// ------------------------------------------------------------------ layouts
 
 const N = 1 << 16;
 
@@ -677,117 +667,275 @@ interface Ops {
 const LPAE_OPS: Ops = { translate: lpaeTranslate, walk: lpaeWalk, map: lpaeMap, unmap: lpaeUnmap };
 const DART_OPS: Ops = { translate: dartTranslate, walk: dartWalk, map: dartMap, unmap: dartUnmap };
 
-function joinNotes(a: string | undefined, b: string): string {
-  return a ? `${a}; ${b}` : b;
-}
-
-/** The C programs a section runs (either may be null: not built) and their temp dir. */
-interface CSides {
-  own: string | null;
-  kernel: KernelBuild | null;
-  dir: string;
-}
-
-/** What the kernel-code run of one layout found, for the summary under the table. */
-interface KernelCheck {
+/** One table layout of one format: the unit a JS child process measures. */
+interface Layout {
+  /** Its name for `--js-child` and its temp subdirectory. */
+  key: string;
   section: string;
-  /** null: not compared (the harness failed). */
-  tablesEqual: boolean | null;
-  detail: string;
+  fmtName: string;
+  build(): Built;
+  /** Page size mapped and unmapped. */
+  pg: number;
+  ops: Ops;
+  /** The C sides' format name. */
+  cMode: 'lpae' | 'dart';
+  /** Whether map/unmap rows are measured (the dense layout only translates). */
+  withMap: boolean;
+  /** Seed of the shuffled translation order. */
+  seed: number;
+}
+
+const LAYOUTS: Layout[] = [
+  { key: 'dense', section: 'lpae-s1 4K dense', fmtName: 'arm-64-lpae-s1', build: () => buildLpae('dense'), pg: 0x1000, ops: LPAE_OPS, cMode: 'lpae', withMap: false, seed: 0xbe7c4 },
+  { key: 'sparse', section: 'lpae-s1 4K sparse', fmtName: 'arm-64-lpae-s1', build: () => buildLpae('sparse'), pg: 0x1000, ops: LPAE_OPS, cMode: 'lpae', withMap: true, seed: 0xbe7c5 },
+  { key: 'dart', section: 'dart 16K', fmtName: 'apple-dart', build: buildDart, pg: 0x4000, ops: DART_OPS, cMode: 'dart', withMap: true, seed: 0xda27 },
+];
+
+/** What every process that runs the JS side does first: build, map every page (allocating tables). */
+interface FirstPass {
+  b: Built;
+  /** CPU ns per map of that pass. */
+  allocNs: number;
+  /** The mapped IOVAs shuffled, each plus a small offset: the translation order of every side. */
+  order: Float64Array;
+  allocHash: number;
+  allocEnd: number;
+  /** Sum of iovaToPhys over `order`, mod 2^64: every side's translations must add up to it. */
+  jsSum: bigint;
+  /** The table region's bytes as they are now. */
+  image(): Uint8Array;
+}
+
+function firstPass(L: Layout): FirstPass {
+  const b = L.build();
+  const { t, mem, host, iovas, pas } = b;
+  const c0 = process.cpuUsage();
+  if (L.ops.map(t, iovas, pas, L.pg) !== 0) throw new Error('bench: a map failed');
+  const c1 = process.cpuUsage();
+  const allocNs = ((c1.user - c0.user + c1.system - c0.system) * 1000) / N;
+  const order = shuffled(iovas, prng(L.seed)).map((v, i) => v + ((i * 8) & (L.pg - 1)));
+  const image = (): Uint8Array => mem.readBytes(host.base, host.next - host.base) as Uint8Array;
+  const allocHash = fnv1a(image());
+  let jsSum = 0n;
+  for (let i = 0; i < N; i++) jsSum += BigInt(t.iovaToPhys(order[i]));
+  return { b, allocNs, order, allocHash, allocEnd: host.next, jsSum: BigInt.asUintN(64, jsSum), image };
+}
+
+// ------------------------------------------------------------------ the JS side, in a child process
+
+/** What a JS child prints (one JSON line): its timings and what its tables and translations came to. */
+interface JsSample {
+  allocNs: number;
+  trNs: number;
+  wkNs: number;
+  mapNs: number | null;
+  unmapNs: number | null;
+  root: number;
+  allocHash: number;
+  allocEnd: number;
+  /** jsSum as a decimal string (JSON has no 64-bit integers). */
+  jsSum: string;
+  /** Hash of the tables after the map/unmap rounds and a final map, or null without map rows. */
+  jsHash: number | null;
 }
 
 /**
- * One layout of one format: map with allocation, steady-state map/unmap, translations of the mapped
- * IOVAs in shuffled order, walk(); the same operations by our own C and by the kernel's code. `cMode`
- * is the C sides' format name (lpae | dart).
+ * The JS measurement of one layout, in the order the single-process bench always took it: first map
+ * (allocating), translations, walk(), then steady-state map/unmap rounds. Run in a fresh node process
+ * per layout and round (`--js-child KEY`), so each round gets its own V8, JIT decisions and CPU placement.
  */
-function measure(section: string, fmtName: string, b: Built, pg: number, ops: Ops, cMode: string, c: CSides, withMap: boolean, seed: number, checks: KernelCheck[]): Row[] {
-  const rows: Row[] = [];
-  const { t, mem, host, iovas, pas } = b;
-  const { own: exe, dir } = c;
-  const fmt = getFormat(fmtName);
-  // First map: tables allocated on the way.
-  const c0 = process.cpuUsage();
-  if (ops.map(t, iovas, pas, pg) !== 0) throw new Error('bench: a map failed');
-  const c1 = process.cpuUsage();
-  const allocNs = ((c1.user - c0.user + c1.system - c0.system) * 1000) / N;
-  const order = shuffled(iovas, prng(seed)).map((v, i) => v + ((i * 8) & (pg - 1)));
-  const image = (): Uint8Array => mem.readBytes(host.base, host.next - host.base) as Uint8Array;
-  const allocHash = fnv1a(image());
-  const allocEnd = host.next;
-  const rootArg = '0x' + t.roots[0].toString(16);
-  const baseArg = '0x' + host.base.toString(16);
-  // The checksum of one pass: each C side must find the very addresses iovaToPhys finds.
-  let jsSum = 0n;
-  for (let i = 0; i < N; i++) jsSum += BigInt(t.iovaToPhys(order[i]));
-  jsSum = BigInt.asUintN(64, jsSum);
-
-  // The kernel's code: builds its own tables from the same pairs, then times the same operations.
-  let kr: Record<string, string> | null = null;
-  let kTrNote: string | undefined;
-  let kMapNote: string | undefined;
-  try {
-    kr = runKernel(c.kernel, dir, [cMode, baseArg, '0x' + b.region.toString(16), 'iovas.bin', 'pas.bin', 'order.bin', String(allocEnd - host.base)], {
-      'iovas.bin': u64File(iovas),
-      'pas.bin': u64File(pas),
-      'order.bin': u64File(order),
-    });
-  } catch (e) {
-    kTrNote = 'KERNEL HARNESS FAILED, see below';
-    checks.push({ section, tablesEqual: null, detail: `kernel harness failed: ${firstError(e)}` });
-  }
-  const kNum = (key: string): number | null => (kr ? Number(kr[key]) : null);
-  if (kr) {
-    const hashOk = Number(kr.hash) === allocHash;
-    const sameAlloc = Number(kr.root) === t.roots[0] && Number(kr.end) === allocEnd;
-    const bad: string[] = [];
-    if (!sameAlloc) bad.push(`root/end ${kr.root}/${kr.end} vs JS ${rootArg}/0x${allocEnd.toString(16)}`);
-    if (!hashOk) bad.push(`hash 0x${Number(kr.hash).toString(16)} vs JS 0x${allocHash.toString(16)}`);
-    if (kr.warnings !== '0') bad.push(`${kr.warnings} WARN_ON`);
-    checks.push({
-      section,
-      tablesEqual: hashOk && sameAlloc,
-      detail: bad.length ? bad.join('; ') : `${N} maps, ${(allocEnd - host.base) / 1024} KiB of tables, FNV-1a 0x${allocHash.toString(16).padStart(8, '0')}, root ${rootArg}`,
-    });
-    if (!hashOk || !sameAlloc) kTrNote = 'KERNEL TABLES DIFFER: bug';
-    if (BigInt(kr.checksum) !== jsSum) kTrNote = joinNotes(kTrNote, 'KERNEL CHECKSUM DIFFERS: bug');
-  }
-
-  // Translations (tables full).
-  const trNs = bestNs(N, () => ops.translate(t, order));
-  const wkNs = bestNs(N, () => ops.walk(fmt, mem, t, order));
-  let cTr: number | null = null;
-  let trNote: string | undefined = kTrNote;
-  const cw = runC(exe, dir, [`walk-${cMode}`, 'image.bin', baseArg, rootArg, 'iovas.bin'], { 'image.bin': image(), 'iovas.bin': u64File(order) });
-  if (cw) {
-    cTr = cw[0];
-    if (BigInt(cw[1]) !== jsSum) trNote = joinNotes(trNote, 'C CHECKSUM DIFFERS: bug');
-  }
-  rows.push({ section, what: 'iova_to_phys (mapped IOVA)', jsNs: trNs, cNs: cTr, kNs: kNum('walk_ns'), target: 2, note: trNote });
-  rows.push({ section, what: 'walk() with every step', jsNs: wkNs, cNs: null, kNs: null, target: null });
-
-  if (withMap) {
+function measureJs(L: Layout): JsSample {
+  const p = firstPass(L);
+  const { t, mem, iovas, pas } = p.b;
+  const fmt = getFormat(L.fmtName);
+  const trNs = bestNs(N, () => L.ops.translate(t, p.order));
+  const wkNs = bestNs(N, () => L.ops.walk(fmt, mem, t, p.order));
+  let mapNs: number | null = null;
+  let unmapNs: number | null = null;
+  let jsHash: number | null = null;
+  if (L.withMap) {
     // Steady state: unmap everything (tables stay), then map/unmap rounds.
-    ops.unmap(t, iovas, pg);
-    const before = image();
-    const mu = timeMapUnmap(N, () => ops.map(t, iovas, pas, pg), () => ops.unmap(t, iovas, pg));
-    ops.map(t, iovas, pas, pg);
-    const jsHash = fnv1a(image());
-    if (kr && Number(kr.hash2) !== jsHash) kMapNote = 'KERNEL TABLES DIFFER: bug';
-    let cMap: number | null = null;
-    let cUnmap: number | null = null;
-    let mapNote: string | undefined = kMapNote;
-    const cm = runC(exe, dir, [`map-${cMode}`, 'image.bin', baseArg, rootArg, 'iovas.bin', 'pas.bin'], { 'image.bin': before, 'iovas.bin': u64File(iovas), 'pas.bin': u64File(pas) });
-    if (cm) {
-      [cMap, cUnmap] = cm;
-      if (cm[2] !== jsHash) mapNote = joinNotes(mapNote, 'C TABLES DIFFER: bug');
-    }
-    rows.push({ section, what: `map_pages ${pg / 1024}K, tables present`, jsNs: mu.map, cNs: cMap, kNs: kNum('map_ns'), target: 3, note: mapNote });
-    rows.push({ section, what: `unmap_pages ${pg / 1024}K`, jsNs: mu.unmap, cNs: cUnmap, kNs: kNum('unmap_ns'), target: null });
-    rows.push({ section, what: `map_pages ${pg / 1024}K, allocating tables`, jsNs: allocNs, cNs: null, kNs: kNum('alloc_ns'), target: null, note: 'one pass' });
+    L.ops.unmap(t, iovas, L.pg);
+    const mu = timeMapUnmap(
+      N,
+      () => L.ops.map(t, iovas, pas, L.pg),
+      () => L.ops.unmap(t, iovas, L.pg),
+    );
+    L.ops.map(t, iovas, pas, L.pg);
+    jsHash = fnv1a(p.image());
+    mapNs = mu.map;
+    unmapNs = mu.unmap;
   }
-  return rows;
+  return { allocNs: p.allocNs, trNs, wkNs, mapNs, unmapNs, root: t.roots[0], allocHash: p.allocHash, allocEnd: p.allocEnd, jsSum: p.jsSum.toString(), jsHash };
 }
+
+/** Runs `measureJs` for one layout in a new node process (this script with --js-child). */
+function runJsChild(L: Layout): JsSample {
+  const self = fileURLToPath(import.meta.url);
+  let out: string;
+  try {
+    out = execFileSync(process.execPath, [...process.execArgv, self, '--js-child', L.key], { encoding: 'utf8', timeout: 300_000, stdio: ['ignore', 'pipe', 'pipe'] });
+  } catch (e) {
+    throw new Error(`bench: the JS child for ${L.section} failed: ${firstError(e)}`, { cause: e });
+  }
+  return JSON.parse(out.trim().split('\n').pop() ?? '') as JsSample;
+}
+
+// ------------------------------------------------------------------ the reference run and the rounds
+
+/** One layout as the parent prepared it: the C sides' input files and the values every round must reproduce. */
+interface Prepared {
+  L: Layout;
+  /** Its temp subdirectory: iovas.bin, pas.bin, order.bin, full.bin (tables after the first map), empty.bin (after unmapping all). */
+  dir: string;
+  root: number;
+  base: number;
+  region: number;
+  allocHash: number;
+  allocEnd: number;
+  jsSum: bigint;
+  jsHash: number | null;
+}
+
+/** Builds one layout (untimed) in the parent and writes the C sides' inputs. */
+function prepare(L: Layout, top: string): Prepared {
+  const p = firstPass(L);
+  const { t, host, iovas, pas } = p.b;
+  const dir = join(top, L.key);
+  mkdirSync(dir);
+  writeFileSync(join(dir, 'iovas.bin'), u64File(iovas));
+  writeFileSync(join(dir, 'pas.bin'), u64File(pas));
+  writeFileSync(join(dir, 'order.bin'), u64File(p.order));
+  writeFileSync(join(dir, 'full.bin'), p.image());
+  let jsHash: number | null = null;
+  if (L.withMap) {
+    L.ops.unmap(t, iovas, L.pg);
+    writeFileSync(join(dir, 'empty.bin'), p.image());
+    if (L.ops.map(t, iovas, pas, L.pg) !== 0) throw new Error('bench: a map failed');
+    jsHash = fnv1a(p.image());
+  }
+  return { L, dir, root: t.roots[0], base: host.base, region: p.b.region, allocHash: p.allocHash, allocEnd: p.allocEnd, jsSum: p.jsSum, jsHash };
+}
+
+const hex = (v: number): string => '0x' + v.toString(16);
+
+/** One line of the result table: every round's figure for each side. */
+export interface Row {
+  section: string;
+  what: string;
+  /** JS CPU ns per operation, one per round (each a fresh process's best batch). */
+  js: number[];
+  /** Our hand-written C's, one per round; empty when not measured (no counterpart, no cc). */
+  c: number[];
+  /** The kernel's own C (io-pgtable-*.c), one per round that ran; empty when not measured. */
+  k: number[];
+  /** Target ratio JS/C, or null when the issue sets none. */
+  target: number | null;
+  /** Problems found in any round (bugs) and remarks; printed once each. */
+  notes: string[];
+}
+
+function note(r: Row, text: string): void {
+  if (!r.notes.includes(text)) r.notes.push(text);
+}
+
+/** What the kernel's map_pages built for one layout, over all rounds, for the summary under the table. */
+interface KernelCheck {
+  section: string;
+  /** Rounds the harness ran in (and was compared). */
+  compared: number;
+  /** What differed, per round ("round 2: hash ... vs JS ..."). */
+  bad: string[];
+  /** Why the harness failed, per round. */
+  failed: string[];
+}
+
+/** The rows of one layout, filled round by round. */
+interface LayoutRows {
+  tr: Row;
+  wk: Row;
+  map: Row | null;
+  unmap: Row | null;
+  alloc: Row | null;
+  check: KernelCheck;
+}
+
+function layoutRows(L: Layout): LayoutRows {
+  const row = (what: string, target: number | null, notes: string[] = []): Row => ({ section: L.section, what, js: [], c: [], k: [], target, notes });
+  const pk = `${L.pg / 1024}K`;
+  return {
+    tr: row('iova_to_phys (mapped IOVA)', 2),
+    wk: row('walk() with every step', null),
+    map: L.withMap ? row(`map_pages ${pk}, tables present`, 3) : null,
+    unmap: L.withMap ? row(`unmap_pages ${pk}`, null) : null,
+    alloc: L.withMap ? row(`map_pages ${pk}, allocating tables`, null, ['one pass']) : null,
+    check: { section: L.section, compared: 0, bad: [], failed: [] },
+  };
+}
+
+/** The C programs (either may be null: not built). */
+interface CSides {
+  own: string | null;
+  kernel: KernelBuild | null;
+}
+
+/** The kernel's code on one layout in a fresh process: builds its own tables from the same pairs, times the same operations. */
+function kernelRound(k: KernelBuild, P: Prepared, R: LayoutRows, round: number): void {
+  let kr: Record<string, string>;
+  try {
+    kr = runKernel(k, [P.L.cMode, hex(P.base), hex(P.region), 'iovas.bin', 'pas.bin', 'order.bin', String(P.allocEnd - P.base)], P.dir);
+  } catch (e) {
+    note(R.tr, 'KERNEL HARNESS FAILED, see below');
+    R.check.failed.push(`round ${round}: kernel harness failed: ${firstError(e)}`);
+    return;
+  }
+  R.check.compared++;
+  const hashOk = Number(kr.hash) === P.allocHash;
+  const sameAlloc = Number(kr.root) === P.root && Number(kr.end) === P.allocEnd;
+  const bad: string[] = [];
+  if (!sameAlloc) bad.push(`root/end ${kr.root}/${kr.end} vs JS ${hex(P.root)}/${hex(P.allocEnd)}`);
+  if (!hashOk) bad.push(`hash ${hex(Number(kr.hash))} vs JS ${hex(P.allocHash)}`);
+  if (kr.warnings !== '0') bad.push(`${kr.warnings} WARN_ON`);
+  if (bad.length) R.check.bad.push(`round ${round}: ${bad.join('; ')}`);
+  if (!hashOk || !sameAlloc) note(R.tr, 'KERNEL TABLES DIFFER: bug');
+  if (BigInt(kr.checksum) !== P.jsSum) note(R.tr, 'KERNEL CHECKSUM DIFFERS: bug');
+  R.tr.k.push(Number(kr.walk_ns));
+  if (R.map && R.unmap && R.alloc) {
+    if (Number(kr.hash2) !== P.jsHash) note(R.map, 'KERNEL TABLES DIFFER: bug');
+    R.map.k.push(Number(kr.map_ns));
+    R.unmap.k.push(Number(kr.unmap_ns));
+    R.alloc.k.push(Number(kr.alloc_ns));
+  }
+}
+
+/** Our own C on one layout: a fresh process for the walk and one for map/unmap. */
+function ownRound(exe: string, P: Prepared, R: LayoutRows): void {
+  const [ns, sum] = runC(exe, [`walk-${P.L.cMode}`, 'full.bin', hex(P.base), hex(P.root), 'order.bin'], P.dir);
+  R.tr.c.push(Number(ns));
+  if (BigInt(sum) !== P.jsSum) note(R.tr, 'C CHECKSUM DIFFERS: bug');
+  if (R.map && R.unmap) {
+    const [m, u, h] = runC(exe, [`map-${P.L.cMode}`, 'empty.bin', hex(P.base), hex(P.root), 'iovas.bin', 'pas.bin'], P.dir);
+    R.map.c.push(Number(m));
+    R.unmap.c.push(Number(u));
+    if (Number(h) !== P.jsHash) note(R.map, 'C TABLES DIFFER: bug');
+  }
+}
+
+/** The JS side of one layout in a fresh node process; its tables and sums must equal the parent's. */
+function jsRound(P: Prepared, R: LayoutRows): void {
+  const s = runJsChild(P.L);
+  R.tr.js.push(s.trNs);
+  R.wk.js.push(s.wkNs);
+  if (s.root !== P.root || s.allocHash !== P.allocHash || s.allocEnd !== P.allocEnd || BigInt(s.jsSum) !== P.jsSum) note(R.tr, 'JS RESULT DIFFERS BETWEEN PROCESSES: bug');
+  if (R.map && R.unmap && R.alloc && s.mapNs !== null && s.unmapNs !== null) {
+    R.map.js.push(s.mapNs);
+    R.unmap.js.push(s.unmapNs);
+    R.alloc.js.push(s.allocNs);
+    if (s.jsHash !== P.jsHash) note(R.map, 'JS RESULT DIFFERS BETWEEN PROCESSES: bug');
+  }
+}
+
+// ------------------------------------------------------------------ the table
 
 function fmtNs(ns: number | null): string {
   if (ns === null) return '-';
@@ -798,30 +946,46 @@ function fmtOps(ns: number): string {
   if (r >= 1e6) return `${(r / 1e6).toFixed(2)} M/s`;
   return `${(r / 1e3).toFixed(0)} k/s`;
 }
+function best(v: number[]): number | null {
+  return v.length ? Math.min(...v) : null;
+}
+/** min-max over the rounds ("-" with fewer than two). */
+function spread(v: number[]): string {
+  return v.length < 2 ? '-' : `${fmtNs(Math.min(...v))}-${fmtNs(Math.max(...v))}`;
+}
 
 /**
- * The result table. `versus` is the C the JS/C ratio and `met` are taken against: the kernel's own code
- * when it was built (the issue's definition), else our hand-written C.
+ * The result table. Each side's figure is its best round (min), next to its spread over the rounds;
+ * JS/C and met compare the best JS with the best C. `versus` is the C they are taken against: the
+ * kernel's own code when it was built (the issue's definition), else our hand-written C.
  */
 export function table(rows: Row[], versus: 'kernel' | 'own'): string[] {
-  const head = ['benchmark', 'JS ops/s', 'JS ns/op', 'kernel C', 'own C', 'JS/C', 'target', 'met'];
+  const head = ['benchmark', 'JS ops/s', 'JS ns/op', 'spread', 'kernel C', 'spread', 'own C', 'spread', 'JS/C', 'target', 'met'];
   const body = rows.map((r) => {
-    const ref = versus === 'kernel' ? r.kNs : r.cNs;
-    const ratio = ref !== null ? r.jsNs / ref : null;
+    const js = best(r.js);
+    const ref = best(versus === 'kernel' ? r.k : r.c);
+    const ratio = js !== null && ref !== null ? js / ref : null;
     const met = r.target === null || ratio === null ? '-' : ratio <= r.target ? 'yes' : 'no';
     return [
       `${r.section}: ${r.what}`,
-      fmtOps(r.jsNs),
-      fmtNs(r.jsNs),
-      fmtNs(r.kNs),
-      fmtNs(r.cNs),
+      js === null ? '-' : fmtOps(js),
+      fmtNs(js),
+      spread(r.js),
+      fmtNs(best(r.k)),
+      spread(r.k),
+      fmtNs(best(r.c)),
+      spread(r.c),
       ratio === null ? '-' : `${ratio.toFixed(1)}x`,
       r.target === null ? '-' : `<= ${r.target}x`,
-      met + (r.note ? ` (${r.note})` : ''),
+      met + (r.notes.length ? ` (${r.notes.join('; ')})` : ''),
     ];
   });
   const w = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
-  const line = (cells: string[]): string => cells.map((c, i) => (i === 0 ? c.padEnd(w[i]) : c.padStart(w[i]))).join('  ');
+  const line = (cells: string[]): string =>
+    cells
+      .map((c, i) => (i === 0 || i === cells.length - 1 ? c.padEnd(w[i]) : c.padStart(w[i])))
+      .join('  ')
+      .trimEnd();
   return [line(head), w.map((n) => '-'.repeat(n)).join('  '), ...body.map(line)];
 }
 
@@ -833,10 +997,41 @@ function firstError(e: unknown): string {
   return (line || err.message.split('\n')[0]).trim();
 }
 
+/** The value of `--name V` or `--name=V` in argv, '' when the flag has none, undefined when absent. */
+function flagValue(argv: string[], name: string): string | undefined {
+  let v: string | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === name) v = argv[i + 1] ?? '';
+    else if (argv[i].startsWith(name + '=')) v = argv[i].slice(name.length + 1);
+  }
+  return v;
+}
+
+const DEFAULT_ROUNDS = 3;
+
 function main(): void {
+  const argv = process.argv.slice(2);
+  const child = flagValue(argv, '--js-child');
+  if (child !== undefined) {
+    const L = LAYOUTS.find((l) => l.key === child);
+    if (!L) throw new Error(`bench: --js-child ${child}: no such layout`);
+    process.stdout.write(JSON.stringify(measureJs(L)) + '\n');
+    return;
+  }
+  const roundsArg = flagValue(argv, '--rounds');
+  const rounds = roundsArg === undefined ? DEFAULT_ROUNDS : Number(roundsArg);
+  if (!Number.isInteger(rounds) || rounds < 1 || rounds > 50) {
+    console.error(`bench: --rounds needs a whole number from 1 to 50 (got '${roundsArg}')`);
+    process.exitCode = 2;
+    return;
+  }
+  const t0 = performance.now();
   const cpu = cpus();
   console.log(`iommu-lab bench - CPU: ${cpu[0]?.model ?? 'unknown'} (${cpu.length} cores), Node ${process.version}, ${process.platform}/${process.arch}`);
-  console.log('CPU time per operation, best of 7 batches; C sides: cc -O2 over the same IOVAs and physical addresses.');
+  console.log(`${rounds} round${rounds > 1 ? 's' : ''}. In each round every layout is measured by a fresh process per side, JS (a new node process) between`);
+  console.log('kernel C and own C; each process reports its best of 7 batches of CPU time per operation. Shown per side: the best');
+  console.log('round (min) and the spread min-max over the rounds - this machine\'s run-to-run noise. JS/C and met: best JS over');
+  console.log('best C, both sides at their least disturbed. C sides: cc -O2 over the same IOVAs and physical addresses.');
   const dir = mkdtempSync(join(tmpdir(), 'iommu-lab-bench-'));
   try {
     const cc = haveCc();
@@ -850,7 +1045,7 @@ function main(): void {
       } catch (e) {
         console.log(`own C not compiled (${firstError(e)})`);
       }
-      const found = findKernelTree(process.argv.slice(2), process.env);
+      const found = findKernelTree(argv, process.env);
       const tree = found.tree;
       problem = found.problem;
       if (problem) console.log(problem);
@@ -872,20 +1067,44 @@ function main(): void {
       console.log('issue\'s yardstick - see bench/README.md for getting the kernel source (apt-get install linux-source-6.12).');
     }
     console.log('');
-    const c: CSides = { own: exe, kernel, dir };
-    const checks: KernelCheck[] = [];
-    const rows: Row[] = [
-      ...measure('lpae-s1 4K dense', 'arm-64-lpae-s1', buildLpae('dense'), 0x1000, LPAE_OPS, 'lpae', c, false, 0xbe7c4, checks),
-      ...measure('lpae-s1 4K sparse', 'arm-64-lpae-s1', buildLpae('sparse'), 0x1000, LPAE_OPS, 'lpae', c, true, 0xbe7c5, checks),
-      ...measure('dart 16K', 'apple-dart', buildDart(), 0x4000, DART_OPS, 'dart', c, true, 0xda27, checks),
-    ];
-    for (const l of table(rows, versus)) console.log(l);
+    const c: CSides = { own: exe, kernel };
+    const prepared = LAYOUTS.map((L) => prepare(L, dir));
+    const rows = LAYOUTS.map(layoutRows);
+    for (let r = 1; r <= rounds; r++) {
+      for (let i = 0; i < LAYOUTS.length; i++) {
+        const P = prepared[i];
+        const R = rows[i];
+        // JS between the two C sides, their order swapped every round: a slow spell lands on both.
+        const kernelSide = (): void => {
+          if (c.kernel) kernelRound(c.kernel, P, R, r);
+        };
+        const ownSide = (): void => {
+          if (c.own) ownRound(c.own, P, R);
+        };
+        const [before, after] = r % 2 === 1 ? [kernelSide, ownSide] : [ownSide, kernelSide];
+        before();
+        jsRound(P, R);
+        after();
+      }
+      if (process.stderr.isTTY) process.stderr.write(`round ${r}/${rounds} done (${((performance.now() - t0) / 1000).toFixed(0)} s)\n`);
+    }
+    const all = rows.flatMap((R) => [R.tr, R.wk, ...[R.map, R.unmap, R.alloc].filter((x): x is Row => x !== null)]);
+    for (const l of table(all, versus)) console.log(l);
     console.log('\ndense: 65536 contiguous 4K pages (tables fit in cache); sparse: 65536 pages in 32-page chunks over 1 TiB;');
     console.log('dart: 65536 16K pages in 8-page chunks over the 4 GiB IOVA space. Targets: issue 3 item 7.');
-    if (checks.length) {
+    if (kernel) {
       console.log('\nTables built by the kernel\'s map_pages vs ours (same pairs, same order, same table addresses):');
-      for (const k of checks) console.log(`  ${k.section}: ${k.tablesEqual === null ? 'not compared' : k.tablesEqual ? 'bit-identical' : 'DIFFERENT (bug)'} - ${k.detail}`);
+      for (let i = 0; i < LAYOUTS.length; i++) {
+        const P = prepared[i];
+        const k = rows[i].check;
+        const what = k.compared === 0 ? 'not compared' : k.bad.length ? 'DIFFERENT (bug)' : 'bit-identical';
+        const detail = k.bad.length
+          ? k.bad.join('; ')
+          : `${N} maps, ${(P.allocEnd - P.base) / 1024} KiB of tables, FNV-1a 0x${P.allocHash.toString(16).padStart(8, '0')}, root ${hex(P.root)}, ${k.compared === rounds ? `every round (${rounds})` : `${k.compared} of ${rounds} rounds`}`;
+        console.log(`  ${k.section}: ${what} - ${[...(k.compared ? [detail] : []), ...k.failed].join('; ')}`);
+      }
     }
+    console.log(`\nwall time ${((performance.now() - t0) / 1000).toFixed(0)} s (${rounds} round${rounds > 1 ? 's' : ''})`);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
