@@ -975,7 +975,8 @@ export function table(rows: Row[], versus: 'kernel' | 'own'): string[] {
       spread(r.k),
       fmtNs(best(r.c)),
       spread(r.c),
-      ratio === null ? '-' : `${ratio.toFixed(1)}x`,
+      // Two decimals below 10x: a ratio of 2.04 must not print as '2.0x' next to a 'no' for '<= 2x'.
+      ratio === null ? '-' : `${ratio.toFixed(ratio < 10 ? 2 : 1)}x`,
       r.target === null ? '-' : `<= ${r.target}x`,
       met + (r.notes.length ? ` (${r.notes.join('; ')})` : ''),
     ];
