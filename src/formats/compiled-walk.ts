@@ -1,6 +1,6 @@
 /**
- * Table walks compiled for one page table: the source of a function with that table's geometry and
- * root address written in as numeric literals, made once with `new Function` and cached.
+ * Table walks compiled for one page-table geometry: the source of a function with the geometry's
+ * shifts and masks written in as numeric literals, made once with `new Function` and cached.
  *
  * Why: `iovaToPhys` on a PhysMem is the simulator's translation hot path and issue 3 holds it to 2x
  * the kernel's own C. The same walk reading its shifts, masks and root from fields of the table object
@@ -13,39 +13,45 @@
  *
  * A compiled walk only handles the common case (a chain of tables down to a page or, where the
  * format allows, a block) and hands everything else to the format's generic walk, which is the
- * kernel's loop itself: the answers are identical by construction, and the test checks it.
+ * kernel's loop itself (the walk returns -1 for that): the answers are identical by construction,
+ * and the test checks it.
  */
 import type { PhysMem } from '../mem/phys-mem.js';
 
-/** A walk: the physical address for an IOVA (0 = not mapped, as the kernel's iova_to_phys). */
-export type CompiledWalk = (iova: number) => number;
+/**
+ * A compiled walk: (memory, root address high half, root address low half as int32, iova) -> the
+ * walk's answer, or -1 where the caller must take its generic walk. One function per distinct
+ * geometry, shared by every table with that geometry: the table's memory and root are arguments, not
+ * literals or captured variables, so a call site that serves many tables still calls one function
+ * (V8 inlines a call only while its target stays the same; a closure per table made a second table
+ * through the same caller twice as slow, and captured variables are slower to read than arguments).
+ */
+export type CompiledWalk = (mem: PhysMem, rootHi: number, rootLo: number, iova: number) => number;
 
-/** Makes the walk from the memory it reads and the generic walk it falls back to. */
-type WalkFactory = (mem: PhysMem, generic: CompiledWalk) => CompiledWalk;
-
-/** Factories by source text; bounded, since every table with its own root has its own source. */
-const factories = new Map<string, WalkFactory>();
-const MAX_FACTORIES = 512;
+/** Walks by source text (a handful: one per geometry and kind in a process). */
+const walks = new Map<string, CompiledWalk>();
 
 /**
- * The walk made by `source`: JS statements, with `mem` and `generic` in scope, that end by returning
- * the walk function (see the callers). Compiled once per distinct source.
+ * The walk made by `source`: JS statements that end by returning the walk function (see the
+ * callers). Compiled once per distinct source.
  */
-export function compileWalk(source: string, mem: PhysMem, generic: CompiledWalk): CompiledWalk {
-  let f = factories.get(source);
+export function compileWalk(source: string): CompiledWalk {
+  let f = walks.get(source);
   if (f === undefined) {
-    if (factories.size >= MAX_FACTORIES) factories.clear();
-    f = new Function('mem', 'generic', `"use strict";\n${source}`) as WalkFactory;
-    factories.set(source, f);
+    f = new Function(`"use strict";\n${source}`)() as CompiledWalk;
+    walks.set(source, f);
   }
-  return f(mem, generic);
+  return f;
 }
+
+/** The walk of memory that is not a PhysMem: always "take the generic walk". */
+export const NO_COMPILED_WALK: CompiledWalk = () => -1;
 
 /**
  * V8 inlines a function into its caller only below 460 bytes of bytecode (and 920 for everything
  * inlined into one caller); a walk that is not inlined is a call whose 64-bit result is boxed on the
  * heap. So a walk of more than two levels is emitted as a chain of functions of at most two levels
- * each, `stage1` calling `stage2`..., every one small enough to be inlined into the one before.
+ * each, `stage0` calling `stage1`..., every one small enough to be inlined into the one before.
  */
 export const MAX_LEVELS_PER_STAGE = 2;
 

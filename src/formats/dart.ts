@@ -19,7 +19,7 @@
  */
 import { InputError, TWO32, hex, hex64 } from '../addr.js';
 import { ACCESS_FAULT, PhysMem, type MemReader } from '../mem/phys-mem.js';
-import { SPLIT_IOVA, compileWalk, iovaBits, lit, type CompiledWalk } from './compiled-walk.js';
+import { NO_COMPILED_WALK, SPLIT_IOVA, compileWalk, iovaBits, lit, type CompiledWalk } from './compiled-walk.js';
 import {
   EEXIST,
   EINVAL,
@@ -209,6 +209,16 @@ class DartTable implements PageTable {
 
   /** host.mem when it is a PhysMem: iovaToPhys then walks its frames with 32-bit integer halves. */
   private readonly frames: PhysMem | undefined;
+  /** The TTBRs (roots) as address halves, bits 51:32 and bits 31:0 as int32: the compiled walks' roots. */
+  private readonly rootHi: Int32Array;
+  private readonly rootLo: Int32Array;
+  /**
+   * The usual case of one TTBR, its halves in plain fields (declared with an integer so V8 keeps them
+   * untagged): no TTBR index to work out and no array to load from.
+   */
+  private readonly oneRoot: boolean = false;
+  private readonly r0Hi: number = 0;
+  private readonly r0Lo: number = 0;
 
   constructor(
     readonly format: PageTableFormat,
@@ -219,6 +229,11 @@ class DartTable implements PageTable {
   ) {
     this.g = geometry(cfg);
     this.frames = host.mem instanceof PhysMem ? host.mem : undefined;
+    this.rootHi = Int32Array.from(roots, (r) => Math.floor(r / TWO32));
+    this.rootLo = Int32Array.from(roots, (r) => r | 0);
+    this.oneRoot = roots.length === 1 && this.g.nTtbrs === 1;
+    this.r0Hi = this.rootHi[0] ?? 0;
+    this.r0Lo = this.rootLo[0] ?? 0;
     this.oasLimit = 2 ** cfg.oas;
     this.mappedOne = Object.freeze({ ret: 0, mapped: cfg.pgsizeBitmap });
   }
@@ -281,8 +296,6 @@ class DartTable implements PageTable {
   }
 
   /** dart_map_pages (PD:231-290). */
-  /** Finds the L2 entry of one page for map/unmap: compiled on first use (walkSource(true)). */
-  private slotOf: CompiledWalk | undefined = undefined;
   /** prot -> PTE bits of the last prot mapped (dart_prot_to_pte | SP_DIS/NO_CACHE | VALID). */
   private lastProt = -1;
   private lastProtBits = 0;
@@ -291,11 +304,10 @@ class DartTable implements PageTable {
 
   /** The L2 entry's index in mem.words for a one-page map/unmap, or -1 for the generic code. */
   private slot(iova: number): number {
-    if (this.slotOf === undefined) {
-      if (this.frames === undefined) return -1;
-      this.slotOf = compileWalk(this.walkSource(true), this.frames, () => -1);
-    }
-    return this.slotOf(iova);
+    // Several TTBRs (a large IOVA space): the generic code.
+    if (!this.oneRoot) return -1;
+    const f = this.slotFn ?? this.makeWalks(true);
+    return f(this.frames as PhysMem, this.r0Hi, this.r0Lo, iova);
   }
 
   /**
@@ -464,32 +476,48 @@ class DartTable implements PageTable {
     return i * pgsize;
   }
 
-  /** The walk iovaToPhys takes: compiled for this table on first use (see compiled-walk.ts). */
-  private fast: CompiledWalk | undefined = undefined;
+  /** The walk iovaToPhys and the one-page map/unmap take (see compiled-walk.ts), made on first use. */
+  private walkFn: CompiledWalk | undefined = undefined;
+  private slotFn: CompiledWalk | undefined = undefined;
 
   /**
    * dart_iova_to_phys (PD:335-358): non-zero entries are followed, valid bit or not. On a PhysMem it
-   * takes a walk compiled for this table (walkSource); any other memory (a DeviceView, a dump) takes
-   * the generic walk. Test: test/formats/iova-to-phys-fast.test.ts.
+   * takes a walk compiled for this geometry (walkSource) from the TTBR the IOVA selects; any other
+   * memory (a DeviceView, a dump) takes the generic walk. Test: test/formats/iova-to-phys-fast.test.ts.
    */
   iovaToPhys(iova: number): number {
-    const f = this.fast;
-    return f !== undefined ? f(iova) : this.firstIovaToPhys(iova);
+    const f = this.walkFn ?? this.makeWalks(false);
+    let pa: number;
+    if (this.oneRoot) pa = f(this.frames as PhysMem, this.r0Hi, this.r0Lo, iova);
+    else {
+      const t = this.ttbrIndex(iova);
+      if (t >= this.rootLo.length) return 0;
+      pa = f(this.frames as PhysMem, this.rootHi[t], this.rootLo[t], iova);
+    }
+    return pa >= 0 ? pa : this.iovaToPhysGeneric(iova);
   }
 
-  private firstIovaToPhys(iova: number): number {
-    const generic: CompiledWalk = (i) => this.iovaToPhysGeneric(i);
-    this.fast = this.frames === undefined ? generic : compileWalk(this.walkSource(), this.frames, generic);
-    return this.fast(iova);
+  /** The TTBR an IOVA selects (dart_get_table: bits above the L1 index, PD:83-86). */
+  private ttbrIndex(iova: number): number {
+    return field(iova, this.g.tblDiv, this.g.nTtbrs - 1);
+  }
+
+  /** Both compiled walks of this table; returns the slot finder (slot) or the translation. */
+  private makeWalks(slot: boolean): CompiledWalk {
+    const s = this.frames === undefined ? NO_COMPILED_WALK : compileWalk(this.walkSource(true));
+    const w = this.frames === undefined ? NO_COMPILED_WALK : compileWalk(this.walkSource(false));
+    this.slotFn = s;
+    this.walkFn = w;
+    return slot ? s : w;
   }
 
   /**
-   * The compiled walk: this table's shifts, masks and TTBRs as literals, every address two 32-bit
-   * integers; each entry's two words read from `mem.words` at PhysMem.frameBase (a frame never written
+   * The compiled walk from one TTBR (halves as arguments): this geometry's shifts and masks and this
+   * layout's field as literals, every address two 32-bit integers; each entry's two words read from `mem.words` at PhysMem.frameBase (a frame never written
    * is the zero frame: a zero entry, which ends the walk as the kernel's `if (!pte)` does). The address
    * in an entry's field is shifted back by paShift (DART2 stores PA >> 4). The carry into the high half
-   * guards a (garbage) table straddling 4 GiB. Nothing here needs the generic walk: every outcome of
-   * the kernel's two-level loop is covered.
+   * guards a (garbage) table straddling 4 GiB. The translation never needs the generic walk (every
+   * outcome of the kernel's two-level loop is covered); `slot` returns -1 for it.
    */
   private walkSource(slot = false): string {
     const { g, L } = this;
@@ -507,7 +535,6 @@ class DartTable implements PageTable {
       'hi = words[w + 1];',
       'if (lo === 0 && hi === 0) return 0;',
     ];
-    const nRoots = this.roots.length;
     // slot: the index in mem.words of the L2 entry instead (for map/unmap of one page), -1 when the
     // L1 entry is zero or the L2 frame was never written (the caller then takes the generic code).
     const l2 = slot
@@ -523,18 +550,13 @@ class DartTable implements PageTable {
           `return th * 4294967296 + ((tl | (ilo & ${lit(g.granule - 1)})) >>> 0);`,
         ];
     const lines = [
-      'return function dartWalk(iova) {',
+      'return function dartWalk(mem, th, tl, iova) {',
       SPLIT_IOVA,
       'const words = mem.words;',
-      `const t = ${iovaBits(g.tblShift)} & ${lit(g.nTtbrs - 1)};`,
-      `if (t >= ${lit(nRoots)}) return ${slot ? -1 : 0};`,
       'let el = 0;',
       'let w = 0;',
       'let lo = 0;',
       'let hi = 0;',
-      // The TTBR: one literal per table, chosen by t.
-      `let tl = ${this.roots.map((r, i) => (i < nRoots - 1 ? `t === ${i} ? ${lit(r | 0)} : ` : lit(r | 0))).join('')};`,
-      `let th = ${this.roots.map((r, i) => (i < nRoots - 1 ? `t === ${i} ? ${lit(Math.floor(r / TWO32))} : ` : lit(Math.floor(r / TWO32)))).join('')};`,
       ...entry(iovaBits(g.l1Shift)).map((l) => (slot ? l.replace('return 0;', 'return -1;') : l)),
       ...field('lo', 'hi'),
       ...l2,

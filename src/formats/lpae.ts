@@ -19,7 +19,7 @@
  */
 import { InputError, TWO32, hex, hex64 } from '../addr.js';
 import { ACCESS_FAULT, PhysMem, type MemReader } from '../mem/phys-mem.js';
-import { MAX_LEVELS_PER_STAGE, SPLIT_IOVA, compileWalk, iovaBits, lit, type CompiledWalk } from './compiled-walk.js';
+import { MAX_LEVELS_PER_STAGE, NO_COMPILED_WALK, SPLIT_IOVA, compileWalk, iovaBits, lit, type CompiledWalk } from './compiled-walk.js';
 import {
   EINVAL,
   EEXIST,
@@ -543,8 +543,6 @@ class LpaeTable implements PageTable {
   // ---------------------------------------------------------------- map
 
   /** arm_lpae_map_pages (LP:511-543). */
-  /** Finds the last-level entry of one page for map/unmap: compiled on first use (walkSource(true)). */
-  private slotOf: CompiledWalk | undefined = undefined;
   /** The descriptor bits of the last prot mapped on the short way (arm_lpae_prot_to_pte). */
   private lastProt = -1;
   private lastProtLo = 0;
@@ -557,11 +555,8 @@ class LpaeTable implements PageTable {
    * a chain of table descriptors (type 0b11) down to a materialised last-level frame.
    */
   private slot(iova: number): number {
-    if (this.slotOf === undefined) {
-      if (this.frames === undefined) return -1;
-      this.slotOf = compileWalk(this.walkSource(true), this.frames, () => -1);
-    }
-    return this.slotOf(iova);
+    const f = this.slotFn ?? this.makeWalks(true);
+    return f(this.frames as PhysMem, this.pgdHi, this.pgdLo, iova);
   }
 
   /**
@@ -956,12 +951,13 @@ class LpaeTable implements PageTable {
 
   // ---------------------------------------------------------------- lookup
 
-  /** The walk iovaToPhys takes: compiled for this table on first use (see compiled-walk.ts). */
-  private fast: CompiledWalk | undefined = undefined;
+  /** The walk iovaToPhys and the one-page map/unmap take (see compiled-walk.ts), made on first use. */
+  private walkFn: CompiledWalk | undefined = undefined;
+  private slotFn: CompiledWalk | undefined = undefined;
 
   /**
    * arm_lpae_iova_to_phys (LP:727-761): the kernel's walk, allocation-free. On a PhysMem the common
-   * case - a chain of table descriptors down to a page - takes a walk compiled for this table
+   * case - a chain of table descriptors down to a page - takes a walk compiled for this geometry
    * (walkSource); anything else the kernel's loop accepts (a zero entry, a block, a non-zero invalid
    * entry it follows as a table) restarts in iovaToPhysGeneric, which is that loop itself, with the
    * same answer. Any other memory (a DeviceView, a dump) takes the generic walk. Test:
@@ -969,20 +965,27 @@ class LpaeTable implements PageTable {
    * tables for every granule and start level.
    */
   iovaToPhys(iova: number): number {
-    const f = this.fast;
-    return f !== undefined ? f(iova) : this.firstIovaToPhys(iova);
+    const f = this.walkFn ?? this.makeWalks(false);
+    const pa = f(this.frames as PhysMem, this.pgdHi, this.pgdLo, iova);
+    return pa >= 0 ? pa : this.iovaToPhysGeneric(iova);
   }
 
-  private firstIovaToPhys(iova: number): number {
-    const generic: CompiledWalk = (i) => this.iovaToPhysGeneric(i);
-    this.fast = this.frames === undefined ? generic : compileWalk(this.walkSource(), this.frames, generic);
-    return this.fast(iova);
+  /** Both compiled walks of this table; returns the slot finder (slot) or the translation. */
+  private makeWalks(slot: boolean): CompiledWalk {
+    const s = this.frames === undefined ? NO_COMPILED_WALK : compileWalk(this.walkSource(true));
+    const w = this.frames === undefined ? NO_COMPILED_WALK : compileWalk(this.walkSource(false));
+    this.slotFn = s;
+    this.walkFn = w;
+    return slot ? s : w;
   }
 
   /**
-   * The compiled walk's body, levels unrolled with this table's shifts (ARM_LPAE_LVL_SHIFT), index
-   * masks (the start level's covers pgd_bits, concatenated stage-2 roots included) and pgd as
-   * literals. Every address is two 32-bit integers: a table address comes out of a descriptor as
+   * The compiled walk's source, levels unrolled with this geometry's shifts (ARM_LPAE_LVL_SHIFT) and
+   * index masks (the start level's covers pgd_bits, concatenated stage-2 roots included) as literals;
+   * the memory and the pgd halves are arguments. -1 (take the generic walk) for anything but a table
+   * descriptor above the last level and a page at it. `slot`: instead of the output address, the
+   * index in mem.words of the last-level entry (-1 when its frame was never written), for the
+   * one-page map/unmap. Every address is two 32-bit integers: a table address comes out of a descriptor as
    * (hi & 0xffff, lo & 0xfffff000), PhysMem.frameBase finds its frame with integer arithmetic and both
    * words of an entry are read from `mem.words`; a frame never written is the zero frame, so it reads
    * as a zero entry with no test. `(lo & 3) !== 3`: not TYPE_TABLE (a page at the last level). The
@@ -1000,7 +1003,7 @@ class LpaeTable implements PageTable {
         lines.push(
           `w = mem.frameBase(${carry}, el) + ((el & 0xfff) >>> 2);`,
           'lo = words[w];',
-          `if ((lo & 3) !== 3) return ${slot ? '-1' : 'generic(iova)'};`,
+          'if ((lo & 3) !== 3) return -1;',
         );
       if (lvl < LPAE_MAX_LEVELS - 1) lines.push('th = words[w + 1] & 0xffff;', 'tl = lo & 0xfffff000;');
       else if (!slot) lines.push(`return (words[w + 1] & 0xffff) * 4294967296 + (((lo & 0xfffff000) | (ilo & ${lit(geo.granule - 1)})) >>> 0);`);
@@ -1014,8 +1017,8 @@ class LpaeTable implements PageTable {
     for (let i = 0; i < levels.length; i += MAX_LEVELS_PER_STAGE) stages.push(levels.slice(i, i + MAX_LEVELS_PER_STAGE).flat().join('\n'));
     const out: string[] = [];
     for (let k = stages.length - 1; k >= 0; k--) {
-      const head = k === 0 ? `function stage0(iova) {\n${SPLIT_IOVA}\nlet th = ${lit(this.pgdHi)};\nlet tl = ${lit(this.pgdLo)};` : `function stage${k}(iova, ilo, ihi, th, tl) {`;
-      const next = k < stages.length - 1 ? `\nreturn stage${k + 1}(iova, ilo, ihi, th, tl);` : '';
+      const head = k === 0 ? `function stage0(mem, th, tl, iova) {\n${SPLIT_IOVA}` : `function stage${k}(mem, iova, ilo, ihi, th, tl) {`;
+      const next = k < stages.length - 1 ? `\nreturn stage${k + 1}(mem, iova, ilo, ihi, th, tl);` : '';
       out.push(`${head}\nconst words = mem.words;\nlet el = 0;\nlet w = 0;\nlet lo = 0;\n${stages[k]}${next}\n}`);
     }
     out.push('return stage0;');
