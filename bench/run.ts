@@ -1101,7 +1101,7 @@ function main(): void {
         const what = k.compared === 0 ? 'not compared' : k.bad.length ? 'DIFFERENT (bug)' : 'bit-identical';
         const detail = k.bad.length
           ? k.bad.join('; ')
-          : `${N} maps, ${(P.allocEnd - P.base) / 1024} KiB of tables, FNV-1a 0x${P.allocHash.toString(16).padStart(8, '0')}, root ${hex(P.root)}, ${k.compared === rounds ? `every round (${rounds})` : `${k.compared} of ${rounds} rounds`}`;
+          : `${N} maps, ${(P.allocEnd - P.base) / 1024} KiB of tables, FNV-1a 0x${P.allocHash.toString(16).padStart(8, '0')}, root ${hex(P.root)}, ${k.compared === rounds ? (rounds === 1 ? 'in the one round' : `in all ${rounds} rounds`) : `in ${k.compared} of ${rounds} rounds`}`;
         console.log(`  ${k.section}: ${what} - ${[...(k.compared ? [detail] : []), ...k.failed].join('; ')}`);
       }
     }
