@@ -234,6 +234,9 @@ class DartTable implements PageTable {
     this.oneRoot = roots.length === 1 && this.g.nTtbrs === 1;
     this.r0Hi = this.rootHi[0] ?? 0;
     this.r0Lo = this.rootLo[0] ?? 0;
+    // Compiled once per geometry and layout (cached by source), so making them here costs a lookup.
+    this.walkFn = this.frames === undefined ? NO_COMPILED_WALK : compileWalk(this.walkSource(false));
+    this.slotFn = this.frames === undefined ? NO_COMPILED_WALK : compileWalk(this.walkSource(true));
     this.oasLimit = 2 ** cfg.oas;
     this.mappedOne = Object.freeze({ ret: 0, mapped: cfg.pgsizeBitmap });
   }
@@ -306,7 +309,7 @@ class DartTable implements PageTable {
   private slot(iova: number): number {
     // Several TTBRs (a large IOVA space): the generic code.
     if (!this.oneRoot) return -1;
-    const f = this.slotFn ?? this.makeWalks(true);
+    const f = this.slotFn;
     return f(this.frames as PhysMem, this.r0Hi, this.r0Lo, iova);
   }
 
@@ -476,9 +479,9 @@ class DartTable implements PageTable {
     return i * pgsize;
   }
 
-  /** The walk iovaToPhys and the one-page map/unmap take (see compiled-walk.ts), made on first use. */
-  private walkFn: CompiledWalk | undefined = undefined;
-  private slotFn: CompiledWalk | undefined = undefined;
+  /** The walks iovaToPhys and the one-page map/unmap take (see compiled-walk.ts), made at creation. */
+  private readonly walkFn: CompiledWalk;
+  private readonly slotFn: CompiledWalk;
 
   /**
    * dart_iova_to_phys (PD:335-358): non-zero entries are followed, valid bit or not. On a PhysMem it
@@ -486,7 +489,7 @@ class DartTable implements PageTable {
    * memory (a DeviceView, a dump) takes the generic walk. Test: test/formats/iova-to-phys-fast.test.ts.
    */
   iovaToPhys(iova: number): number {
-    const f = this.walkFn ?? this.makeWalks(false);
+    const f = this.walkFn;
     let pa: number;
     if (this.oneRoot) pa = f(this.frames as PhysMem, this.r0Hi, this.r0Lo, iova);
     else {
@@ -502,14 +505,6 @@ class DartTable implements PageTable {
     return field(iova, this.g.tblDiv, this.g.nTtbrs - 1);
   }
 
-  /** Both compiled walks of this table; returns the slot finder (slot) or the translation. */
-  private makeWalks(slot: boolean): CompiledWalk {
-    const s = this.frames === undefined ? NO_COMPILED_WALK : compileWalk(this.walkSource(true));
-    const w = this.frames === undefined ? NO_COMPILED_WALK : compileWalk(this.walkSource(false));
-    this.slotFn = s;
-    this.walkFn = w;
-    return slot ? s : w;
-  }
 
   /**
    * The compiled walk from one TTBR (halves as arguments): this geometry's shifts and masks and this
@@ -533,7 +528,7 @@ class DartTable implements PageTable {
       'w = mem.frameBase(el >>> 0 < tl >>> 0 ? th + 1 : th, el) + ((el & 0xfff) >>> 2);',
       'lo = words[w];',
       'hi = words[w + 1];',
-      'if (lo === 0 && hi === 0) return 0;',
+      'if ((lo | hi) === 0) return 0;',
     ];
     // slot: the index in mem.words of the L2 entry instead (for map/unmap of one page), -1 when the
     // L1 entry is zero or the L2 frame was never written (the caller then takes the generic code).
