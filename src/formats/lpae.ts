@@ -427,6 +427,9 @@ class LpaeTable implements PageTable {
     this.pgdLo = pgd | 0;
     this.coherent = cfg.coherentWalk;
     this.mappedOne = Object.freeze({ ret: 0, mapped: cfg.granule });
+    // Compiled once per geometry (cached by source), so making them here costs a lookup.
+    this.walkFn = this.frames === undefined ? NO_COMPILED_WALK : compileWalk(this.walkSource(false));
+    this.slotFn = this.frames === undefined ? NO_COMPILED_WALK : compileWalk(this.walkSource(true));
     this.ns = cfg.quirks.includes('ARM_NS');
     this.hd = cfg.quirks.includes('ARM_HD');
   }
@@ -555,7 +558,7 @@ class LpaeTable implements PageTable {
    * a chain of table descriptors (type 0b11) down to a materialised last-level frame.
    */
   private slot(iova: number): number {
-    const f = this.slotFn ?? this.makeWalks(true);
+    const f = this.slotFn;
     return f(this.frames as PhysMem, this.pgdHi, this.pgdLo, iova);
   }
 
@@ -951,9 +954,9 @@ class LpaeTable implements PageTable {
 
   // ---------------------------------------------------------------- lookup
 
-  /** The walk iovaToPhys and the one-page map/unmap take (see compiled-walk.ts), made on first use. */
-  private walkFn: CompiledWalk | undefined = undefined;
-  private slotFn: CompiledWalk | undefined = undefined;
+  /** The walks iovaToPhys and the one-page map/unmap take (see compiled-walk.ts), made at creation. */
+  private readonly walkFn: CompiledWalk;
+  private readonly slotFn: CompiledWalk;
 
   /**
    * arm_lpae_iova_to_phys (LP:727-761): the kernel's walk, allocation-free. On a PhysMem the common
@@ -965,19 +968,11 @@ class LpaeTable implements PageTable {
    * tables for every granule and start level.
    */
   iovaToPhys(iova: number): number {
-    const f = this.walkFn ?? this.makeWalks(false);
+    const f = this.walkFn;
     const pa = f(this.frames as PhysMem, this.pgdHi, this.pgdLo, iova);
     return pa >= 0 ? pa : this.iovaToPhysGeneric(iova);
   }
 
-  /** Both compiled walks of this table; returns the slot finder (slot) or the translation. */
-  private makeWalks(slot: boolean): CompiledWalk {
-    const s = this.frames === undefined ? NO_COMPILED_WALK : compileWalk(this.walkSource(true));
-    const w = this.frames === undefined ? NO_COMPILED_WALK : compileWalk(this.walkSource(false));
-    this.slotFn = s;
-    this.walkFn = w;
-    return slot ? s : w;
-  }
 
   /**
    * The compiled walk's source, levels unrolled with this geometry's shifts (ARM_LPAE_LVL_SHIFT) and
