@@ -58,9 +58,10 @@ export const MAX_LEVELS_PER_STAGE = 2;
 /**
  * The IOVA as two uint32 halves `ilo`, `ihi`. iova * 2^-32 is exact (a power-of-two scaling of an
  * integer below 2^53) and `>>> 0` truncates it, so ihi is floor(iova / 2^32) from one multiply that
- * does not wait for ilo (the first index of a walk needs ihi: it is on the walk's critical path).
+ * does not wait for ilo (the first index of a walk needs ihi: it is on the walk's critical path);
+ * below 4 GiB (every 32-bit IOVA space) a predictable branch makes it 0 with no arithmetic at all.
  */
-export const SPLIT_IOVA = 'const ilo = iova >>> 0;\nconst ihi = (iova * 2.3283064365386963e-10) >>> 0;';
+export const SPLIT_IOVA = 'const ilo = iova >>> 0;\nconst ihi = iova < 4294967296 ? 0 : (iova * 2.3283064365386963e-10) >>> 0;';
 
 /** IOVA bits [s, s + 32) as an int32 expression over ilo/ihi, for a literal shift s < 64. */
 export function iovaBits(s: number): string {
