@@ -217,6 +217,8 @@ class DartTable implements PageTable {
    * untagged): no TTBR index to work out and no array to load from.
    */
   private readonly oneRoot: boolean = false;
+  /** oneRoot on a PhysMem: iovaToPhys takes the compiled walk straight away. */
+  private readonly fastOne: boolean = false;
   private readonly r0Hi: number = 0;
   private readonly r0Lo: number = 0;
 
@@ -232,6 +234,7 @@ class DartTable implements PageTable {
     this.rootHi = Int32Array.from(roots, (r) => Math.floor(r / TWO32));
     this.rootLo = Int32Array.from(roots, (r) => r | 0);
     this.oneRoot = roots.length === 1 && this.g.nTtbrs === 1;
+    this.fastOne = this.oneRoot && this.frames !== undefined;
     this.r0Hi = this.rootHi[0] ?? 0;
     this.r0Lo = this.rootLo[0] ?? 0;
     // Compiled once per geometry and layout (cached by source), so making them here costs a lookup.
@@ -489,15 +492,17 @@ class DartTable implements PageTable {
    * memory (a DeviceView, a dump) takes the generic walk. Test: test/formats/iova-to-phys-fast.test.ts.
    */
   iovaToPhys(iova: number): number {
-    const f = this.walkFn;
-    let pa: number;
-    if (this.oneRoot) pa = f(this.frames as PhysMem, this.r0Hi, this.r0Lo, iova);
-    else {
-      const t = this.ttbrIndex(iova);
-      if (t >= this.rootLo.length) return 0;
-      pa = f(this.frames as PhysMem, this.rootHi[t], this.rootLo[t], iova);
-    }
-    return pa >= 0 ? pa : this.iovaToPhysGeneric(iova);
+    // The usual case: one TTBR on a PhysMem. The compiled translation answers every outcome itself.
+    if (this.fastOne) return this.walkFn(this.frames as PhysMem, this.r0Hi, this.r0Lo, iova);
+    return this.iovaToPhysOther(iova);
+  }
+
+  /** iovaToPhys with several TTBRs, or on memory that is not a PhysMem. */
+  private iovaToPhysOther(iova: number): number {
+    if (this.frames === undefined) return this.iovaToPhysGeneric(iova);
+    const t = this.ttbrIndex(iova);
+    if (t >= this.rootLo.length) return 0;
+    return this.walkFn(this.frames, this.rootHi[t], this.rootLo[t], iova);
   }
 
   /** The TTBR an IOVA selects (dart_get_table: bits above the L1 index, PD:83-86). */
