@@ -510,14 +510,14 @@ class DartTable implements PageTable {
     return field(iova, this.g.tblDiv, this.g.nTtbrs - 1);
   }
 
-
   /**
    * The compiled walk from one TTBR (halves as arguments): this geometry's shifts and masks and this
-   * layout's field as literals, every address two 32-bit integers; each entry's two words read from `mem.words` at PhysMem.frameBase (a frame never written
-   * is the zero frame: a zero entry, which ends the walk as the kernel's `if (!pte)` does). The address
-   * in an entry's field is shifted back by paShift (DART2 stores PA >> 4). The carry into the high half
-   * guards a (garbage) table straddling 4 GiB. The translation never needs the generic walk (every
-   * outcome of the kernel's two-level loop is covered); `slot` returns -1 for it.
+   * layout's field as literals, every address two 32-bit integers; each entry's two words read from
+   * `mem.words` at PhysMem.frameBase (a frame never written is the zero frame: a zero entry, which
+   * ends the walk as the kernel's `if (!pte)` does). The address in an entry's field is shifted back
+   * by paShift (DART2 stores PA >> 4). The carry into the high half guards a (garbage) table
+   * straddling 4 GiB. The translation never needs the generic walk (every outcome of the kernel's
+   * two-level loop is covered); `slot` returns -1 where the caller must take the generic code.
    */
   private walkSource(slot = false): string {
     const { g, L } = this;
@@ -722,7 +722,6 @@ function makeFormat(L: DartLayout, name: string): PageTableFormat {
     res.leafSize = g.granule;
     return res;
   };
-
 
   const enumerate = (mem: MemReader, params: WalkParams): EnumerateResult => {
     const cfg = params.cfg;

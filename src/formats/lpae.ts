@@ -282,7 +282,6 @@ class Geometry {
   readonly g64k: boolean;
   readonly start: number = 0;
   readonly ptesPerTable: number = 0;
-  readonly bitsPerLevel: number = 0;
   /** 2^ARM_LPAE_LVL_SHIFT(l) = block size at level l. */
   readonly blockSize = [0, 0, 0, 0];
   /** ARM_LPAE_LVL_SHIFT(l). */
@@ -304,7 +303,6 @@ class Geometry {
     this.g64k = cfg.granule === SZ_64K;
     this.start = cfg.startLevel;
     this.ptesPerTable = cfg.granule / 8;
-    this.bitsPerLevel = cfg.bitsPerLevel;
     this.stage = cfg.stage;
     for (let l = 0; l < LPAE_MAX_LEVELS; l++) {
       const shift = (LPAE_MAX_LEVELS - l) * cfg.bitsPerLevel + 3;
@@ -973,17 +971,16 @@ class LpaeTable implements PageTable {
     return pa >= 0 ? pa : this.iovaToPhysGeneric(iova);
   }
 
-
   /**
    * The compiled walk's source, levels unrolled with this geometry's shifts (ARM_LPAE_LVL_SHIFT) and
    * index masks (the start level's covers pgd_bits, concatenated stage-2 roots included) as literals;
    * the memory and the pgd halves are arguments. -1 (take the generic walk) for anything but a table
    * descriptor above the last level and a page at it. `slot`: instead of the output address, the
    * index in mem.words of the last-level entry (-1 when its frame was never written), for the
-   * one-page map/unmap. Every address is two 32-bit integers: a table address comes out of a descriptor as
-   * (hi & 0xffff, lo & 0xfffff000), PhysMem.frameBase finds its frame with integer arithmetic and both
-   * words of an entry are read from `mem.words`; a frame never written is the zero frame, so it reads
-   * as a zero entry with no test. `(lo & 3) !== 3`: not TYPE_TABLE (a page at the last level). The
+   * one-page map/unmap. Every address is two 32-bit integers: a table address comes out of a
+   * descriptor as (hi & 0xffff, lo & 0xfffff000), PhysMem.frameBase finds its frame with integer
+   * arithmetic and both words of an entry are read from `mem.words`; a frame never written is the
+   * zero frame, so it reads as a zero entry with no test. `(lo & 3) !== 3`: not TYPE_TABLE (a page at the last level). The
    * carry into the high half guards a table straddling 4 GiB: at the start level (a pgd placed
    * anywhere) and with a 16K granule (a garbage table address is only 4K-aligned, an offset reaches
    * 16K); a 4K table below the start is 4K-aligned with offsets under 4K and cannot straddle.
