@@ -11,10 +11,10 @@
  * string from a user, and the result is checked against the kernel-shaped walk by
  * test/formats/iova-to-phys-fast.test.ts for every granule, start level and concatenation.
  *
- * A compiled walk only handles the common case (a chain of tables down to a page or, where the
- * format allows, a block) and hands everything else to the format's generic walk, which is the
- * kernel's loop itself (the walk returns -1 for that): the answers are identical by construction,
- * and the test checks it.
+ * A compiled walk handles the common case (a chain of tables down to a page; DART: every outcome of
+ * its two levels) and hands everything else - an LPAE block, an invalid entry the kernel's loop
+ * follows - to the format's generic walk, which is the kernel's loop itself (the walk returns -1 for
+ * that): the answers are identical by construction, and the test checks it.
  */
 import type { PhysMem } from '../mem/phys-mem.js';
 
