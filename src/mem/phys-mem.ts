@@ -10,7 +10,7 @@
  * dependent loads. All materialised frames live in ONE Uint32Array, `words`, 1024 words per frame slot;
  * slot 0 is a frame of zeros that is never written. A 4 GiB window (address bits 51:32) has an
  * Int32Array of 2^20 entries, one per frame (bits 31:12), holding the word offset of the frame's slot,
- * or 0 - the zero frame - for a frame never written. So a word is `words[index[lo >>> 12] | word]`: two
+ * or 0 - the zero frame - for a frame never written. So a word is `words[index[lo >>> 12] + word]`: two
  * typed-array loads, no object per frame, no `undefined` test (a never-written frame reads as zeros by
  * construction), and the window index costs nothing until written (the OS hands out its zeroed pages
  * lazily). The last window used is cached in fields. `words` is replaced by a larger copy when it
