@@ -19,7 +19,7 @@
  */
 import { InputError, TWO32, hex, hex64 } from '../addr.js';
 import { ACCESS_FAULT, PhysMem, type MemReader } from '../mem/phys-mem.js';
-import { MAX_LEVELS_PER_STAGE, NO_COMPILED_WALK, SPLIT_IOVA, compileWalk, iovaBits, lit, type CompiledWalk } from './compiled-walk.js';
+import { MAX_LEVELS_PER_STAGE, NO_COMPILED_WALK, SPLIT_IOVA, compileWalk, iovaBits, joinHalves, lit, type CompiledWalk } from './compiled-walk.js';
 import {
   EINVAL,
   EEXIST,
@@ -998,7 +998,7 @@ class LpaeTable implements PageTable {
           'if ((lo & 3) !== 3) return -1;',
         );
       if (lvl < LPAE_MAX_LEVELS - 1) lines.push('th = words[w + 1] & 0xffff;', 'tl = lo & 0xfffff000;');
-      else if (!slot) lines.push(`return (words[w + 1] & 0xffff) * 4294967296 + (((lo & 0xfffff000) | (ilo & ${lit(geo.granule - 1)})) >>> 0);`);
+      else if (!slot) lines.push(`return ${joinHalves('(words[w + 1] & 0xffff)', `(lo & 0xfffff000) | (ilo & ${lit(geo.granule - 1)})`)};`);
       // slot: where the last-level entry lives in mem.words, -1 if its frame was never written.
       else lines.push(`w = mem.frameBase(${carry}, el);`, 'return w === 0 ? -1 : w + ((el & 0xfff) >>> 2);');
       levels.push(lines);

@@ -59,16 +59,6 @@ function hiOf(addr: number, lo: number): number {
   return hi === h && hi >= 0 ? hi : -1;
 }
 
-/**
- * The index of every window with nothing written: all zero (every frame is the zero frame). Shared and
- * never written; made on first use (4 MiB of address space the OS backs with zero pages lazily).
- */
-let emptyIndex: Int32Array | undefined;
-function emptyWindow(): Int32Array {
-  emptyIndex ??= new Int32Array(WINDOW_FRAMES);
-  return emptyIndex;
-}
-
 export class PhysMem implements MemWriter {
   readonly banks: readonly RamBank[];
   /**
@@ -76,11 +66,14 @@ export class PhysMem implements MemWriter {
    * Replaced by a larger copy when full: re-read it after anything that may write memory.
    */
   words: Uint32Array = new Uint32Array(16 * FRAME_WORDS);
-  /** Window indexes by address bits 51:32: frame (bits 31:12) -> word offset of its slot, 0 = none. */
-  private readonly windows = new Map<number, Int32Array>();
-  /** The last window looked up (its index, or the shared empty one): fields so a hit loads no Map. */
+  /**
+   * Window indexes by address bits 51:32: the word offset in `words` of the window's index, whose
+   * entry (bits 31:12) is the word offset of the frame's slot, 0 = never written.
+   */
+  private readonly windows = new Map<number, number>();
+  /** The last window found (bits 51:32, and its index's offset): fields, so a hit loads no Map. */
   private cachedHi = -1;
-  private cachedIdx: Int32Array = emptyWindow();
+  private cachedWin = 0;
   /** Slots never used yet start at nextSlot; freed slots (dropped frames) are reused first. */
   private nextSlot = 1;
   private readonly freeSlots: number[] = [];
@@ -135,8 +128,9 @@ export class PhysMem implements MemWriter {
   frameNumbers(): number[] {
     const out: number[] = [];
     for (const hi of [...this.windows.keys()].sort((a, b) => a - b)) {
-      const idx = this.windows.get(hi) as Int32Array;
-      for (let i = 0; i < WINDOW_FRAMES; i++) if (idx[i] !== 0) out.push(hi * WINDOW_FRAMES + i);
+      const win = this.windows.get(hi) as number;
+      const words = this.words;
+      for (let i = 0; i < WINDOW_FRAMES; i++) if (words[win + i] !== 0) out.push(hi * WINDOW_FRAMES + i);
     }
     return out;
   }
@@ -158,8 +152,7 @@ export class PhysMem implements MemWriter {
    * reads as zeros, as the RAM behind it does.
    */
   frameBase(hi: number, lo: number): number {
-    const idx = hi === this.cachedHi ? this.cachedIdx : this.windowOf(hi);
-    return idx[lo >>> 12];
+    return hi === this.cachedHi ? this.words[this.cachedWin + (lo >>> 12)] : this.frameBaseMiss(hi, lo);
   }
 
   /** A copy of the words of the frame holding addr, or undefined when it was never written. */
@@ -168,11 +161,30 @@ export class PhysMem implements MemWriter {
     return b === 0 ? undefined : this.words.slice(b, b + FRAME_WORDS);
   }
 
-  private windowOf(hi: number): Int32Array {
+  /** frameBase in a window other than the cached one: a Map lookup, cached when the window exists. */
+  private frameBaseMiss(hi: number, lo: number): number {
     const w = this.windows.get(hi);
+    if (w === undefined) return 0;
     this.cachedHi = hi;
-    this.cachedIdx = w === undefined ? emptyWindow() : w;
-    return this.cachedIdx;
+    this.cachedWin = w;
+    return this.words[w + (lo >>> 12)];
+  }
+
+  /** `n` slots never used yet, contiguous, growing `words` when full: the word offset of the first. */
+  private takeSlots(n: number): number {
+    const base = this.nextSlot * FRAME_WORDS;
+    const end = base + n * FRAME_WORDS;
+    if (end > this.words.length) {
+      // Double (a copy; offsets stay valid) until it fits. Offsets are int32: at most 2^31 words.
+      let len = this.words.length;
+      while (len < end) len *= 2;
+      if (len > 2 ** 31) throw new RangeError('PhysMem: more than 8 GiB of frames written');
+      const grown = new Uint32Array(len);
+      grown.set(this.words.subarray(0, base));
+      this.words = grown;
+    }
+    this.nextSlot += n;
+    return base;
   }
 
   /** Word offset of the frame holding addr, created (zeroed) if it is RAM and was never written; 0 in a hole. */
@@ -183,11 +195,12 @@ export class PhysMem implements MemWriter {
     if (have !== 0) return have;
     // A fractional address inside a bank is no address (hiOf = -1): nothing to materialise.
     if (hi < 0 || !this.isRam(addr)) return 0;
-    let idx = this.windows.get(hi);
-    if (idx === undefined) {
-      idx = new Int32Array(WINDOW_FRAMES);
-      this.windows.set(hi, idx);
-      if (hi === this.cachedHi) this.cachedIdx = idx;
+    let win = this.windows.get(hi);
+    if (win === undefined) {
+      // A window's index is WINDOW_FRAMES words of `words` itself (WINDOW_FRAMES / FRAME_WORDS slots):
+      // a walk then bounds-checks one typed array, not two.
+      win = this.takeSlots(WINDOW_FRAMES / FRAME_WORDS);
+      this.windows.set(hi, win);
     }
     let base: number;
     const free = this.freeSlots.pop();
@@ -195,17 +208,9 @@ export class PhysMem implements MemWriter {
       base = free;
       this.words.fill(0, base, base + FRAME_WORDS);
     } else {
-      base = this.nextSlot * FRAME_WORDS;
-      if (base + FRAME_WORDS > this.words.length) {
-        // Double (a copy; slot offsets stay valid). Slot offsets are int32: at most 2^31 words.
-        const grown = new Uint32Array(Math.min(this.words.length * 2, 2 ** 31));
-        if (grown.length < base + FRAME_WORDS) throw new RangeError('PhysMem: more than 8 GiB of frames written');
-        grown.set(this.words);
-        this.words = grown;
-      }
-      this.nextSlot++;
+      base = this.takeSlots(1);
     }
-    idx[lo >>> 12] = base;
+    this.words[win + (lo >>> 12)] = base;
     this.frameCount++;
     return base;
   }
@@ -213,10 +218,10 @@ export class PhysMem implements MemWriter {
   /** Forget the frame holding addr (it reads as zero again); its slot is reused by a later frame. */
   private drop(addr: number): void {
     const lo = addr >>> 0;
-    const idx = this.windows.get(hiOf(addr, lo));
-    const base = idx === undefined ? 0 : idx[lo >>> 12];
-    if (idx === undefined || base === 0) return;
-    idx[lo >>> 12] = 0;
+    const win = this.windows.get(hiOf(addr, lo));
+    const base = win === undefined ? 0 : this.words[win + (lo >>> 12)];
+    if (win === undefined || base === 0) return;
+    this.words[win + (lo >>> 12)] = 0;
     this.freeSlots.push(base);
     this.frameCount--;
   }
