@@ -8,15 +8,16 @@
  *
  * Hot path: every table walk, map and DMA goes through here, so the layout is chosen for a walker's
  * dependent loads. All materialised frames live in ONE Uint32Array, `words`, 1024 words per frame slot;
- * slot 0 is a frame of zeros that is never written. A 4 GiB window (address bits 51:32) has an
- * Int32Array of 2^20 entries, one per frame (bits 31:12), holding the word offset of the frame's slot,
- * or 0 - the zero frame - for a frame never written. So a word is `words[index[lo >>> 12] + word]`: two
- * typed-array loads, no object per frame, no `undefined` test (a never-written frame reads as zeros by
- * construction), and the window index costs nothing until written (the OS hands out its zeroed pages
- * lazily). The last window used is cached in fields. `words` is replaced by a larger copy when it
+ * slot 0 is a frame of zeros that is never written. A 4 GiB window (address bits 51:32) written to has
+ * an index of 2^20 entries, one per frame (bits 31:12), holding the word offset of the frame's slot, or
+ * 0 - the zero frame - for a frame never written; that index lives in `words` too (1024 slots taken
+ * when the window is first written). So a word is `words[words[win + (lo >>> 12)] + word]`: two loads
+ * from one typed array, no object per frame, no `undefined` test (a never-written frame reads as zeros
+ * by construction), and an index page costs nothing until written (the OS hands out zeroed pages
+ * lazily). The last window found is cached in fields. `words` is replaced by a larger copy when it
  * fills up, so a caller re-reads `mem.words` after anything that may write memory.
- * Against one Uint32Array object per frame (the previous layout) this drops the frame object's map
- * check, length and data-pointer loads from every table level (bench/README.md).
+ * Against one Uint32Array object per frame (the first layout) this drops the frame object's map check,
+ * length and data-pointer loads from every table level (bench/README.md).
  * Everything is little-endian, as on every modelled SoC.
  */
 export const FRAME_SHIFT = 12;
