@@ -24,7 +24,7 @@
  * Timing: process CPU time (fairer than wall time on a shared machine), best of several batches within a
  * process for every side, so a batch disturbed by other processes or by V8 compiling in the background
  * does not count. That is not enough on a shared VM, where a whole process can run 30-50% slower than the
- * next one (CPU placement, neighbours): so the bench runs in rounds (--rounds N, default 3), and in each
+ * next one (CPU placement, neighbours): so the bench runs in rounds (--rounds N, default 5), and in each
  * round measures every layout with a fresh process per side - the kernel C harness, a new node process
  * for JS (this script with --js-child KEY: its own V8, JIT decisions and placement) and our own C, JS
  * between the two C sides, their order swapped every round. Each side's figure is its best round (min),
@@ -1008,7 +1008,7 @@ function flagValue(argv: string[], name: string): string | undefined {
   return v;
 }
 
-const DEFAULT_ROUNDS = 3;
+const DEFAULT_ROUNDS = 5;
 
 function main(): void {
   const argv = process.argv.slice(2);
