@@ -420,21 +420,25 @@ class DartTable implements PageTable {
    * dart_unmap_pages (PD:292-333). One present page takes the short way (clear it, queue its TLB
    * invalidation); anything else - a WARN, several pages, another memory - unmapPagesGeneric.
    */
-  unmapPages(iova: number, pgsize: number, pgcount: number): number {
+  /**
+   * dart_unmap_pages (PD:292-332). `gather` as in PageTable.unmapPages: a queued (flush-queue) gather
+   * adds no page to the TLB invalidation (PD:324-326, iommu_iotlb_gather_queued).
+   */
+  unmapPages(iova: number, pgsize: number, pgcount: number, gather?: { queued: boolean } | null): number {
     const w = pgcount === 1 && pgsize === this.cfg.pgsizeBitmap ? this.slot(iova) : -1;
     if (w >= 0) {
       const words = (this.frames as PhysMem).words;
       if (words[w] !== 0 || words[w + 1] !== 0) {
         words[w] = 0;
         words[w + 1] = 0;
-        this.host.tlbAddPage?.(iova, pgsize);
+        if (addsPage(gather)) this.host.tlbAddPage?.(iova, pgsize);
         return pgsize;
       }
     }
-    return this.unmapPagesGeneric(iova, pgsize, pgcount);
+    return this.unmapPagesGeneric(iova, pgsize, pgcount, addsPage(gather));
   }
 
-  private unmapPagesGeneric(iova: number, pgsize: number, pgcount: number): number {
+  private unmapPagesGeneric(iova: number, pgsize: number, pgcount: number, addPage: boolean): number {
     const { L, g, host } = this;
     const mem = host.mem;
     if (pgsize !== this.cfg.pgsizeBitmap || !pgcount) {
@@ -454,7 +458,7 @@ class DartTable implements PageTable {
         }
         f[w + 2 * i] = 0;
         f[w + 2 * i + 1] = 0;
-        host.tlbAddPage?.(iova + i * pgsize, pgsize);
+        if (addPage) host.tlbAddPage?.(iova + i * pgsize, pgsize);
       }
       return i * pgsize;
     }
@@ -478,7 +482,7 @@ class DartTable implements PageTable {
       }
       mem.write32(at, 0);
       mem.write32(at + 4, 0);
-      host.tlbAddPage?.(iova + i * pgsize, pgsize);
+      if (addPage) host.tlbAddPage?.(iova + i * pgsize, pgsize);
       at += 8;
       i++;
     }
@@ -587,9 +591,10 @@ class DartTable implements PageTable {
     return pa - (pa % g.granule) + (((pa % g.granule) | off) >>> 0);
   }
 
-  /** apple_dart_free_pgtable (PD:433-454). */
+  /** free_io_pgtable_ops (io-pgtable.c:90-100): a full TLB flush, then apple_dart_free_pgtable (PD:433-454). */
   free(): void {
     const { L, g, host } = this;
+    host.tlbFlushAll?.();
     for (const root of this.roots) {
       for (let i = 0; i < g.entries; i++) {
         const lo = host.mem.read32(root + i * 8);
@@ -600,6 +605,11 @@ class DartTable implements PageTable {
       host.freeTable(root, g.granule);
     }
   }
+}
+
+/** Whether an unmap adds each page to the TLB invalidation: not for a queued gather (nor for none). */
+function addsPage(gather: { queued: boolean } | null | undefined): boolean {
+  return gather === undefined || (gather !== null && !gather.queued);
 }
 
 function describeDart(L: DartLayout, level: number, lo: number, hi: number): EntryDescription {

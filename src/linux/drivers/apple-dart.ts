@@ -18,7 +18,7 @@
  */
 import { hex } from '../../addr.js';
 import type { PageTable } from '../../formats/types.js';
-import { IommuDomain, type IommuClientDevice, type IommuCore, type IommuDevice, type IommuOps, type DomainType, EINVAL, ENODEV, ENOMEM } from '../iommu/core.js';
+import { IommuDomain, type IommuClientDevice, type IommuCore, type IommuDevice, type IommuOps, type DomainType, type IotlbGather, EINVAL, ENODEV, ENOMEM } from '../iommu/core.js';
 import { pollTimeout, type KDevice, type KernelApi, type IrqReturn } from '../kapi.js';
 import type { DartLargePagePolicy } from '../presets.js';
 import { allocIoPgtableOps } from './io-pgtable.js';
@@ -313,9 +313,9 @@ export class AppleDartDriver {
       const dd = d.priv as DartDomain;
       return dd.iop ? dd.iop.mapPages(iova, pa, pgsize, count, prot) : { ret: -ENODEV, mapped: 0 };
     },
-    unmapPages: (d: IommuDomain, iova: number, pgsize: number, count: number) => {
+    unmapPages: (d: IommuDomain, iova: number, pgsize: number, count: number, gather: IotlbGather) => {
       const dd = d.priv as DartDomain;
-      return dd.iop ? dd.iop.unmapPages(iova, pgsize, count) : 0;
+      return dd.iop ? dd.iop.unmapPages(iova, pgsize, count, gather) : 0;
     },
     iovaToPhys: (d: IommuDomain, iova: number) => (d.priv as DartDomain).iop?.iovaToPhys(iova) ?? 0,
     // flush_iotlb_all, iotlb_sync and iotlb_sync_map all invalidate every stream of the domain

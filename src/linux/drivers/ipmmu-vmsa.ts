@@ -6,7 +6,7 @@
  */
 import { hi32, lo32 } from '../../addr.js';
 import type { PageTable } from '../../formats/types.js';
-import { IommuDomain, type IommuClientDevice, type IommuCore, type IommuDevice, type IommuOps, ENODEV, EINVAL, EBUSY } from '../iommu/core.js';
+import { IommuDomain, type IommuClientDevice, type IommuCore, type IommuDevice, type IommuOps, type IotlbGather, ENODEV, EINVAL, EBUSY } from '../iommu/core.js';
 import { pollTimeout, type KDevice, type KernelApi, type IrqReturn } from '../kapi.js';
 import { allocIoPgtableOps } from './io-pgtable.js';
 
@@ -257,9 +257,9 @@ export class IpmmuDriver {
       if (!d.iop) return { ret: -ENODEV, mapped: 0 };
       return d.iop.mapPages(iova, pa, pgsize, count, prot);
     },
-    unmapPages: (io: IommuDomain, iova: number, pgsize: number, count: number) => {
+    unmapPages: (io: IommuDomain, iova: number, pgsize: number, count: number, gather: IotlbGather) => {
       const d = io.priv as IpmmuDomain;
-      return d.iop ? d.iop.unmapPages(iova, pgsize, count) : 0;
+      return d.iop ? d.iop.unmapPages(iova, pgsize, count, gather) : 0;
     },
     iovaToPhys: (io: IommuDomain, iova: number) => {
       const d = io.priv as IpmmuDomain;
