@@ -22,6 +22,9 @@ struct page *kshim_mem_map;
 long kshim_vmstat[KSHIM_NR_STATS];
 long kshim_warnings;
 long kshim_freed_pages;
+void (*kshim_on_warn)(const char *file, int line);
+void (*kshim_on_sync)(phys_addr_t pa, size_t size);
+void (*kshim_on_free)(phys_addr_t pa, size_t size);
 
 static phys_addr_t region_end, next_free;
 static unsigned char *region;
@@ -65,12 +68,21 @@ struct page *kshim_alloc_pages(gfp_t gfp, unsigned int order)
 
 void kshim_free_pages(struct page *page, unsigned int order)
 {
-	(void)page;
 	kshim_freed_pages += 1L << order; /* counted, not reused (as BenchHost.freeTable) */
+	if (kshim_on_free)
+		kshim_on_free(kshim_phys_base + ((phys_addr_t)(page - kshim_mem_map) << PAGE_SHIFT), PAGE_SIZE << order);
 }
 
 void kshim_warn(const char *file, int line, const char *cond)
 {
 	kshim_warnings++;
+	if (kshim_on_warn)
+		kshim_on_warn(file, line);
 	fprintf(stderr, "WARNING: %s:%d: WARN_ON(%s)\n", file, line, cond);
+}
+
+void kshim_sync(phys_addr_t pa, size_t size)
+{
+	if (kshim_on_sync)
+		kshim_on_sync(pa, size);
 }
