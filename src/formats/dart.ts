@@ -19,6 +19,7 @@
  */
 import { InputError, TWO32, hex, hex64 } from '../addr.js';
 import { ACCESS_FAULT, PhysMem, type MemReader } from '../mem/phys-mem.js';
+import { anyPageBacked, entriesToPageEnd } from './dump-pages.js';
 import { NO_COMPILED_WALK, SPLIT_IOVA, compileWalk, iovaBits, joinHalves, lit, type CompiledWalk } from './compiled-walk.js';
 import {
   EEXIST,
@@ -755,14 +756,20 @@ function makeFormat(L: DartLayout, name: string): PageTableFormat {
         problems.push({ kind: 'root', addr: root, message: `TTBR${t} (${hex(root)}) is not used: ias ${cfg.ias} with granule ${g.granule} selects only ${g.nTtbrs} TTBR(s)` });
         continue;
       }
-      if (!mem.isBacked(root, g.granule)) {
+      if (!anyPageBacked(mem, root, g.granule)) {
         problems.push({ kind: 'root', addr: root, message: `TTBR${t} table at ${hex(root)} is not in memory` });
         continue;
       }
       for (let i = 0; i < g.entries; i++) {
         const at = root + i * 8;
         if (!readEntry(mem, at, e)) {
-          problems.push({ kind: 'outside-dump', addr: at, level: 1, message: `L1 entry ${i} at ${hex(at)} cannot be read` });
+          // This page of the table is not in the dump: its entries are unknown; read on after it.
+          const end = entriesToPageEnd(root, i, g.entries);
+          if (i < reachable) {
+            const base = t * 2 ** g.tblShift;
+            problems.push({ kind: 'outside-dump', addr: at, level: 1, message: `L1 entries ${i}..${end - 1} at ${hex(at)} cannot be read; IOVA ${hex(base + i * 2 ** g.l1Shift)}..${hex(base + Math.min(end, reachable) * 2 ** g.l1Shift - 1)} unknown` });
+          }
+          i = end - 1;
           continue;
         }
         const [lo, hi] = e;
@@ -782,14 +789,20 @@ function makeFormat(L: DartLayout, name: string): PageTableFormat {
           problems.push({ kind: 'cycle', addr: at, level: 1, message: `L1 entry ${i} at ${hex(at)} = ${hex64(hi, lo)} names a top-level table (${hex(l2)}) as its L2 table; not followed` });
           continue;
         }
-        if (l2 >= oasLimit || !mem.isBacked(l2, g.granule)) {
+        if (l2 >= oasLimit || !anyPageBacked(mem, l2, g.granule)) {
           problems.push({ kind: l2 >= oasLimit ? 'address-size' : 'outside-dump', addr: at, level: 1, message: `L1 entry ${i} at ${hex(at)} = ${hex64(hi, lo)} names an L2 table at ${hex(l2)}, which is not in memory` });
           continue;
         }
         const base = t * 2 ** g.tblShift + i * 2 ** g.l1Shift;
         for (let j = 0; j < g.entries; j++) {
           const pat = l2 + j * 8;
-          if (!readEntry(mem, pat, e)) continue;
+          if (!readEntry(mem, pat, e)) {
+            // This page of the L2 table is not in the dump: its entries are unknown.
+            const end = entriesToPageEnd(l2, j, g.entries);
+            problems.push({ kind: 'outside-dump', addr: pat, level: 2, message: `L2 entries ${j}..${end - 1} at ${hex(pat)} cannot be read; IOVA ${hex(base + j * g.granule)}..${hex(base + end * g.granule - 1)} unknown` });
+            j = end - 1;
+            continue;
+          }
           const [plo, phi] = e;
           if (plo === 0 && phi === 0) continue;
           const iova = base + j * g.granule;

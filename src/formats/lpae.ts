@@ -19,6 +19,7 @@
  */
 import { InputError, TWO32, hex, hex64 } from '../addr.js';
 import { ACCESS_FAULT, PhysMem, type MemReader } from '../mem/phys-mem.js';
+import { anyPageBacked, entriesToPageEnd } from './dump-pages.js';
 import { MAX_LEVELS_PER_STAGE, NO_COMPILED_WALK, SPLIT_IOVA, compileWalk, iovaBits, joinHalves, lit, type CompiledWalk } from './compiled-walk.js';
 import {
   EINVAL,
@@ -1180,8 +1181,8 @@ function enumerateLpae(name: string, mem: MemReader, params: WalkParams): Enumer
     problems.push({ kind: 'address-size', addr: root, message: `root table ${hex(root)} is beyond the ${cfg.oas}-bit output size` });
     return { mappings, problems };
   }
-  if (!mem.isBacked(root, cfg.pgdSize)) {
-    problems.push({ kind: 'root', addr: root, message: `root table ${hex(root)} (${cfg.pgdSize} bytes) is not (wholly) in memory or in the dump` });
+  if (!anyPageBacked(mem, root, cfg.pgdSize)) {
+    problems.push({ kind: 'root', addr: root, message: `root table ${hex(root)} (${cfg.pgdSize} bytes) is not in memory or in the dump` });
     return { mappings, problems };
   }
   let run: MappingRun | null = null;
@@ -1213,8 +1214,12 @@ function enumerateLpae(name: string, mem: MemReader, params: WalkParams): Enumer
       const lo = mem.read32(ea);
       const hi = lo === ACCESS_FAULT ? ACCESS_FAULT : mem.read32(ea + 4);
       if (lo === ACCESS_FAULT || hi === ACCESS_FAULT) {
-        problems.push({ kind: 'outside-dump', addr: ea, level: lvl, message: `${levelName(lvl)} descriptor at ${hex(ea)} cannot be read` });
-        break;
+        // This page of the table is not in the dump: its descriptors are unknown; read on after it.
+        const end = entriesToPageEnd(table, i, n);
+        const what = end - i > 1 ? `descriptors ${i}..${end - 1} at ${hex(ea)}..${hex(table + end * 8 - 1)} cannot be read` : `descriptor at ${hex(ea)} cannot be read`;
+        problems.push({ kind: 'outside-dump', addr: ea, level: lvl, message: `${levelName(lvl)} ${what}; IOVA ${hex(base + i * bs)}..${hex(base + end * bs - 1)} unknown` });
+        i = end - 1;
+        continue;
       }
       if (lo === 0 && hi === 0) continue;
       const iova = base + i * bs;
@@ -1241,7 +1246,7 @@ function enumerateLpae(name: string, mem: MemReader, params: WalkParams): Enumer
           problems.push({ kind: 'cycle', addr: ea, level: lvl, message: `${desc()} names table ${hex(next)}, inside the ${levelName(geo.start + cyc)} table ${hex(ancestors[cyc])} of its own walk (a cycle); not followed` });
           continue;
         }
-        if (!mem.isBacked(next, geo.granule)) {
+        if (!anyPageBacked(mem, next, geo.granule)) {
           problems.push({ kind: 'outside-dump', addr: ea, level: lvl, message: `${desc()} names table ${hex(next)}, which is not in memory or in the dump; IOVA ${hex(iova)}..${hex(iova + bs - 1)} unreadable` });
           continue;
         }

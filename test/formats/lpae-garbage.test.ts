@@ -147,6 +147,34 @@ describe('enumerate of garbage', () => {
     expect(r.mappings).toEqual([{ iova: 0, phys: 0x5000_0000, size: 0x1000, prot: 3 }]);
   });
 
+  it('lists what a table holds in the pages a dump kept, and reports the pages it left out', () => {
+    // A 64K-granule level-3 table is 16 pages of 4 KiB; makedumpfile leaves zero-filled ones out. Here
+    // the dump lacks the table's page 1 (entries 512..1023): pages 0 and 2 are still listed.
+    const f64 = getFormat('arm-64-lpae-s1');
+    const c64 = f64.resolveConfig({ granule: 0x10000, ias: 48, oas: 48 });
+    const R = 0x2000_0000;
+    const L2 = R + 0x10000;
+    const L3 = R + 0x20000;
+    const m = mem();
+    put(m, R, L2 | 3);
+    put(m, L2, L3 | 3);
+    put(m, L3, 0x4000_0000 | PAGE); // entry 0
+    put(m, L3 + 600 * 8, 0x4010_0000 | PAGE); // entry 600: in the page left out
+    put(m, L3 + 1100 * 8, 0x4020_0000 | PAGE); // entry 1100
+    const missing = L3 + 0x1000;
+    const dump = {
+      read32: (a: number) => (a >= missing && a < missing + 0x1000 ? -1 : m.read32(a)),
+      isBacked: (a: number, len: number) => !(a < missing + 0x1000 && a + len > missing) && m.isBacked(a, len),
+    };
+    const r = f64.enumerate(dump, { roots: [R], cfg: c64 });
+    expect(r.mappings.map((x) => [x.iova, x.phys])).toEqual([
+      [0, 0x4000_0000],
+      [1100 * 0x10000, 0x4020_0000],
+    ]);
+    expect(r.problems).toEqual([expect.objectContaining({ kind: 'outside-dump', addr: missing, level: 3 })]);
+    expect(r.problems[0].message).toContain(`IOVA 0x${(512 * 0x10000).toString(16)}..0x${(1024 * 0x10000 - 1).toString(16)} unknown`);
+  });
+
   it('a root outside memory is a problem, not an exception', () => {
     const r = fmt.enumerate(mem(), { roots: [HOLE], cfg });
     expect(r.problems).toEqual([expect.objectContaining({ kind: 'root', addr: HOLE })]);
