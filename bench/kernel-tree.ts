@@ -2,8 +2,9 @@
  * The kernel's own io-pgtable code, built at run time from a Linux 6.12 tree the user has: where the
  * tree is (--kernel-src, IOMMU_LAB_KERNEL_SRC, the Debian linux-source-6.12 paths), staging the few
  * files needed, and compiling them unmodified with our shims (bench/kernel-c/include) and one of our
- * programs in bench/kernel-c: harness.c (the bench, bench/run.ts) or vectors.c (the kernel vectors,
- * bench/kernel-vectors.ts). Nothing from the kernel enters the repository.
+ * programs in bench/kernel-c: harness.c (the bench, bench/run.ts), vectors.c (the kernel vectors,
+ * bench/kernel-vectors.ts) or rockchip-vectors.c (the same for drivers/iommu/rockchip-iommu.c, which it
+ * #includes). Nothing from the kernel enters the repository.
  */
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
@@ -29,6 +30,21 @@ export const KERNEL_FILES = [
 ];
 /** The three of them compiled (the headers are found next to them or under include/). */
 const KERNEL_UNITS = KERNEL_FILES.filter((f) => f.endsWith('.c'));
+/**
+ * The Rockchip IOMMU driver, which has its own page tables (not io-pgtable): rockchip-vectors.c
+ * #includes it whole (its functions are static), finding it through the staged tree's top.
+ */
+export const ROCKCHIP_FILES = ['drivers/iommu/rockchip-iommu.c', 'drivers/iommu/iommu-pages.h'];
+
+/** Which kernel files a program is built with (compileKernelC); the default is the io-pgtable build. */
+export interface KernelBuildSpec {
+  /** Kernel files to stage, relative to the tree's top. Default KERNEL_FILES. */
+  files?: readonly string[];
+  /** Of those, the ones compiled as units of their own. Default the three io-pgtable .c files. */
+  units?: readonly string[];
+  /** Put the staged top on the include path (last), for a program that #includes a kernel .c file. */
+  includeTop?: boolean;
+}
 
 function kernelTreeAt(path: string, via: string): KernelTree | null {
   let st;
@@ -83,11 +99,11 @@ function kernelVersion(makefile: string): string | null {
  * keeping their relative paths so the files' quoted includes find their neighbours. Returns the staged
  * top and the kernel version if the tree records one.
  */
-function stageKernel(tree: KernelTree, dir: string): { top: string; version: string | null } {
+function stageKernel(tree: KernelTree, dir: string, files: readonly string[]): { top: string; version: string | null } {
   const top = join(dir, 'kernel');
   mkdirSync(top, { recursive: true });
   if (tree.kind === 'dir') {
-    for (const f of [...KERNEL_FILES, 'Makefile']) {
+    for (const f of [...files, 'Makefile']) {
       const src = join(tree.path, f);
       if (!existsSync(src)) continue;
       mkdirSync(dirname(join(top, f)), { recursive: true });
@@ -96,14 +112,14 @@ function stageKernel(tree: KernelTree, dir: string): { top: string; version: str
   } else {
     // The tarball's members sit under one top directory (linux-source-6.12/): match it with '*' and
     // strip it. tar exits non-zero when a pattern matches nothing; what is missing is checked below.
-    const patterns = [...KERNEL_FILES, 'Makefile'].map((f) => `*/${f}`);
+    const patterns = [...files, 'Makefile'].map((f) => `*/${f}`);
     try {
       execFileSync('tar', ['-xf', tree.path, '-C', top, '--strip-components=1', '--wildcards', '--no-wildcards-match-slash', ...patterns], { stdio: 'pipe' });
     } catch {
       // reported by the existence check
     }
   }
-  const missing = KERNEL_FILES.filter((f) => !existsSync(join(top, f)));
+  const missing = files.filter((f) => !existsSync(join(top, f)));
   if (missing.length) throw new Error(`${tree.path} lacks ${missing.join(', ')}`);
   return { top, version: kernelVersion(join(top, 'Makefile')) };
 }
@@ -125,18 +141,18 @@ export interface KernelBuild {
 }
 
 /**
- * Builds bench/kernel-c/`program` with the kernel's three io-pgtable units into dir/`exeName`: cc -O2
- * (plus -fno-strict-aliasing, which the kernel always builds with), our shims first on the include
- * path, the staged kernel include/ second (it holds only linux/io-pgtable.h), the two formats' Kconfig
- * options on.
+ * Builds bench/kernel-c/`program` with the kernel's three io-pgtable units (or what `spec` names) into
+ * dir/`exeName`: cc -O2 (plus -fno-strict-aliasing, which the kernel always builds with), our shims
+ * first on the include path, the staged kernel include/ second (it holds only linux/io-pgtable.h), the
+ * staged top last when asked, the two formats' Kconfig options on.
  */
-export function compileKernelC(tree: KernelTree, dir: string, program: string, exeName: string): KernelBuild {
+export function compileKernelC(tree: KernelTree, dir: string, program: string, exeName: string, spec: KernelBuildSpec = {}): KernelBuild {
   const shims = kernelShimDir();
   if (shims === null) throw new Error('bench/kernel-c/harness.c not found next to the bench');
-  const { top, version } = stageKernel(tree, dir);
+  const { top, version } = stageKernel(tree, dir, spec.files ?? KERNEL_FILES);
   const exe = join(dir, exeName);
-  const flags = ['-O2', '-fno-strict-aliasing', '-I', join(shims, 'include'), '-I', join(top, 'include'), '-DCONFIG_IOMMU_IO_PGTABLE_LPAE', '-DCONFIG_IOMMU_IO_PGTABLE_DART'];
-  const units = [...KERNEL_UNITS.map((f) => join(top, f)), join(shims, 'kshim.c'), join(shims, program)];
+  const flags = ['-O2', '-fno-strict-aliasing', '-I', join(shims, 'include'), '-I', join(top, 'include'), ...(spec.includeTop ? ['-I', top] : []), '-DCONFIG_IOMMU_IO_PGTABLE_LPAE', '-DCONFIG_IOMMU_IO_PGTABLE_DART'];
+  const units = [...(spec.units ?? KERNEL_UNITS).map((f) => join(top, f)), join(shims, 'kshim.c'), join(shims, program)];
   execFileSync('cc', [...flags, '-o', exe, ...units], { stdio: 'pipe' });
   // A partial tree may lack the top Makefile; its directory name (linux-source-6.12) still says which.
   const named = /linux(?:-source)?-(\d+\.\d+(?:\.\d+)?)/.exec(tree.path)?.[1];

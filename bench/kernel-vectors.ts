@@ -7,7 +7,9 @@
  *
  * It builds bench/kernel-c/vectors.c with io-pgtable.c, io-pgtable-arm.c and io-pgtable-dart.c of a
  * Linux 6.12 tree (found as the bench finds it: bench/kernel-tree.ts), runs it for every entry of
- * CONFIGS and writes <out>/<name>.json.gz (default out: test/fixtures/kernel-vectors). The fixtures are
+ * CONFIGS and writes <out>/<name>.json.gz (default out: test/fixtures/kernel-vectors); likewise
+ * bench/kernel-c/rockchip-vectors.c, which #includes drivers/iommu/rockchip-iommu.c (the Rockchip
+ * driver's own page tables), for every entry of ROCKCHIP_CONFIGS. The fixtures are
  * the kernel's answers, not its code; regenerate them only from the kernel the project follows
  * (Debian's 6.12.117) and say so in the commit.
  */
@@ -17,7 +19,7 @@ import { gzipSync } from 'node:zlib';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { compileKernelC, findKernelTree } from './kernel-tree.js';
+import { ROCKCHIP_FILES, compileKernelC, findKernelTree } from './kernel-tree.js';
 
 /** One configuration: the io-pgtable format and cfg fields the vectors program takes. */
 export interface VectorConfig {
@@ -97,6 +99,32 @@ export const CONFIGS: VectorConfig[] = [
   cfg('dart2-4k-ias36-oas42-refused', 'apple-dart2', K4, 36, 42, 0, true, 0x5407),
 ];
 
+/**
+ * Rockchip: the driver's variant (rk_ops = iommu_data_ops_v1 / _v2) and where its tables are allocated.
+ * Every other input is the driver's own (pgsize_bitmap, the 32-bit aperture, the DMA mask).
+ */
+export interface RockchipVectorConfig {
+  name: string;
+  variant: 'v1' | 'v2';
+  /** The table region's base (VECTOR_REGION bytes from here). */
+  tbase: number;
+  seed: number;
+  ops: number;
+  probes: number;
+}
+
+/**
+ * v1 with its tables below 4 GiB (where GFP_DMA32 puts them: a v1 DTE holds address bits 31:12 only);
+ * v2 with them high above 4 GiB (DTEs with both folded nibbles, PA 35:32 and 39:36, non-zero), and v2
+ * with the DT and the first page tables just below 4 GiB and the rest above. Physical addresses of the
+ * pages mapped range over what each variant's entries hold, now and then beyond (silently truncated).
+ */
+export const ROCKCHIP_CONFIGS: RockchipVectorConfig[] = [
+  { name: 'rockchip-v1-tables-below-4g', variant: 'v1', tbase: 0xf000_0000, seed: 0x6101, ops: 160, probes: 120 },
+  { name: 'rockchip-v2-tables-above-4g', variant: 'v2', tbase: 0xa5_0000_0000, seed: 0x6201, ops: 160, probes: 120 },
+  { name: 'rockchip-v2-tables-straddle-4g', variant: 'v2', tbase: 0xffff_4000, seed: 0x6202, ops: 160, probes: 120 },
+];
+
 const hex = (v: number): string => '0x' + v.toString(16);
 
 function flagValue(argv: string[], name: string): string | undefined {
@@ -118,23 +146,34 @@ function main(): number {
   const out = resolve(flagValue(argv, '--out') ?? 'test/fixtures/kernel-vectors');
   const only = flagValue(argv, '--only');
   const configs = only ? CONFIGS.filter((c) => c.name === only) : CONFIGS;
-  if (configs.length === 0) {
-    console.error(`vectors: --only ${only}: no such configuration (${CONFIGS.map((c) => c.name).join(', ')})`);
+  const rkConfigs = only ? ROCKCHIP_CONFIGS.filter((c) => c.name === only) : ROCKCHIP_CONFIGS;
+  if (configs.length + rkConfigs.length === 0) {
+    console.error(`vectors: --only ${only}: no such configuration (${[...CONFIGS, ...ROCKCHIP_CONFIGS].map((c) => c.name).join(', ')})`);
     return 2;
   }
   const dir = mkdtempSync(join(tmpdir(), 'iommu-lab-vectors-'));
+  const write = (name: string, label: string, json: string): void => {
+    const v = JSON.parse(json) as { calls?: unknown[] };
+    const file = join(out, `${name}.json.gz`);
+    // gzip: the events repeat a lot (20-200 KiB of JSON per configuration, a tenth of that gzipped).
+    writeFileSync(file, gzipSync(JSON.stringify({ name, kernel: label.replace(/ from .*/, ''), ...v }) + '\n', { level: 9 }));
+    console.log(`${name}: ${v.calls?.length ?? 0} calls -> ${file}`);
+  };
+  const run = (exe: string, args: string[]): string => execFileSync(exe, args, { encoding: 'utf8', maxBuffer: 1 << 28, stdio: ['ignore', 'pipe', 'ignore'] });
   try {
-    const build = compileKernelC(found.tree, dir, 'vectors.c', 'kernel-vectors');
-    console.log(`kernel code: ${build.label}`);
     mkdirSync(out, { recursive: true });
-    for (const c of configs) {
-      const args = [c.format, hex(c.pgsizeBitmap), String(c.ias), String(c.oas), hex(c.quirks), c.coherent ? '1' : '0', hex(c.seed), String(c.ops), String(c.probes), hex(VECTOR_TBASE), hex(VECTOR_REGION)];
-      const json = execFileSync(build.exe, args, { encoding: 'utf8', maxBuffer: 1 << 28, stdio: ['ignore', 'pipe', 'ignore'] });
-      const v = JSON.parse(json) as { calls?: unknown[] };
-      const file = join(out, `${c.name}.json.gz`);
-      // gzip: the events repeat a lot (20-200 KiB of JSON per configuration, a tenth of that gzipped).
-      writeFileSync(file, gzipSync(JSON.stringify({ name: c.name, kernel: build.label.replace(/ from .*/, ''), ...v }) + '\n', { level: 9 }));
-      console.log(`${c.name}: ${v.calls?.length ?? 0} calls -> ${file}`);
+    if (configs.length) {
+      const build = compileKernelC(found.tree, dir, 'vectors.c', 'kernel-vectors');
+      console.log(`kernel code: ${build.label}`);
+      for (const c of configs) {
+        const args = [c.format, hex(c.pgsizeBitmap), String(c.ias), String(c.oas), hex(c.quirks), c.coherent ? '1' : '0', hex(c.seed), String(c.ops), String(c.probes), hex(VECTOR_TBASE), hex(VECTOR_REGION)];
+        write(c.name, build.label, run(build.exe, args));
+      }
+    }
+    if (rkConfigs.length) {
+      const build = compileKernelC(found.tree, dir, 'rockchip-vectors.c', 'rockchip-vectors', { files: ROCKCHIP_FILES, units: [], includeTop: true });
+      console.log(`kernel code: ${build.label} (rockchip-iommu.c)`);
+      for (const c of rkConfigs) write(c.name, build.label, run(build.exe, [c.variant, hex(c.seed), String(c.ops), String(c.probes), hex(c.tbase), hex(VECTOR_REGION)]));
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });

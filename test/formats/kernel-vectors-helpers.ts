@@ -114,6 +114,24 @@ export class KernelLikeHost implements TableHost {
   }
 }
 
+/**
+ * KernelLikeHost for drivers that report a failure by printing rather than by WARN_ON (the Rockchip
+ * driver's pr_err of a clash, rockchip-iommu.c:829): the kernel vectors record such a print as
+ * ["warn", file, line, message] with the message as the kernel's vsprintf formats it
+ * (bench/kernel-c/rockchip-vectors.c), and our formats report it through TableHost.warn with the same
+ * words, so the message is compared too.
+ */
+export class PrintingHost extends KernelLikeHost {
+  override warn(file: string, line: number, message?: string): void {
+    this.events.push(['warn', file, line, message ?? '']);
+  }
+}
+
+/** The host a vector's format is replayed with: the Rockchip driver's prints carry their message. */
+export function hostFor(v: Vector, mem: PhysMem, base: number): KernelLikeHost {
+  return v.format.startsWith('rockchip-') ? new PrintingHost(mem, base) : new KernelLikeHost(mem, base);
+}
+
 export function fnv1a(bytes: Uint8Array): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < bytes.length; i++) h = Math.imul(h ^ bytes[i], 0x01000193) >>> 0;

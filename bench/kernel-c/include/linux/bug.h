@@ -16,6 +16,8 @@ void kshim_warn(const char *file, int line, const char *cond);
 	__kshim_c; \
 })
 #define WARN(cond, ...) WARN_ON(cond)
+/* Each fired WARN_ON_ONCE is reported like a WARN_ON (a vector records every one: none is expected twice). */
+#define WARN_ON_ONCE(cond) WARN_ON(cond)
 #define BUG_ON(cond) do { if (cond) __builtin_trap(); } while (0)
 #define VM_BUG_ON(cond) do { (void)sizeof(cond); } while (0)
 

@@ -20,4 +20,8 @@
 #define __initconst
 #define subsys_initcall(fn)
 
+/* Annotations the Rockchip driver uses (sparse's MMIO address space, a possibly unused function). */
+#define __iomem
+#define __maybe_unused __attribute__((unused))
+
 #endif

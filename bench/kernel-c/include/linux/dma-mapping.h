@@ -10,6 +10,8 @@
 #include <linux/device.h>
 #include <linux/mm.h>
 
+#define DMA_BIT_MASK(n) (((n) == 64) ? ~0ULL : ((1ULL << (n)) - 1))
+
 enum dma_data_direction { DMA_BIDIRECTIONAL = 0, DMA_TO_DEVICE = 1, DMA_FROM_DEVICE = 2 };
 
 static inline dma_addr_t dma_map_single(struct device *dev, void *ptr, size_t size, enum dma_data_direction dir)
@@ -24,6 +26,11 @@ static inline void dma_unmap_single(struct device *dev, dma_addr_t addr, size_t 
 static inline int dma_mapping_error(struct device *dev, dma_addr_t addr)
 {
 	(void)dev, (void)addr;
+	return 0;
+}
+static inline int dma_set_mask_and_coherent(struct device *dev, u64 mask)
+{
+	(void)dev, (void)mask;
 	return 0;
 }
 void kshim_sync(phys_addr_t pa, size_t size);

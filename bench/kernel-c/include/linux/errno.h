@@ -5,10 +5,14 @@
 #ifndef KSHIM_LINUX_ERRNO_H
 #define KSHIM_LINUX_ERRNO_H
 
+#define ENOENT 2
 #define ENOMEM 12
 #define EFAULT 14
 #define EEXIST 17
+#define ENODEV 19
 #define EINVAL 22
 #define ERANGE 34
+#define EADDRINUSE 98
+#define ETIMEDOUT 110
 
 #endif

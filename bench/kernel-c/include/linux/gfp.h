@@ -10,6 +10,7 @@
 #include <linux/types.h>
 
 #define __GFP_HIGHMEM 0x02u
+#define GFP_DMA32 0x04u /* a zone request: the bump allocator ignores it (the caller picks the region) */
 #define __GFP_ZERO 0x100u
 #define GFP_ATOMIC 0x800u
 #define GFP_KERNEL 0xcc0u

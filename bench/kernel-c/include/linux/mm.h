@@ -35,6 +35,7 @@ extern struct page *kshim_mem_map;
 #define __pa(va) ((phys_addr_t)((unsigned long)(va) - kshim_va_offset))
 
 static inline phys_addr_t virt_to_phys(const volatile void *va) { return __pa(va); }
+static inline void *phys_to_virt(phys_addr_t pa) { return __va(pa); }
 
 static inline void *page_address(const struct page *page)
 {
