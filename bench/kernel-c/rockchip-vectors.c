@@ -440,6 +440,12 @@ int main(int argc, char **argv)
 			/* Half the time as aligned as the IOVA within 4 MiB, so that larger page sizes are used. */
 			if (below(2))
 				paddr = (paddr & ~((4ULL << 20) - 1)) | (iova & ((4ULL << 20) - 1));
+			/* Now and then one or two whole page tables' worth: 4 MiB map_pages calls (1024 PTEs). */
+			if (kind == 3 && below(3) == 0) {
+				iova &= ~((4ULL << 20) - 1);
+				paddr &= ~((4ULL << 20) - 1);
+				size = (1 + below(2)) << 22;
+			}
 			/* Now and then beyond what an entry can hold (v1 32 bits, v2 40: silently truncated). */
 			if (below(30) == 0)
 				paddr |= oas_top;
