@@ -233,7 +233,7 @@ static struct iommu_domain *domain;
 static int first_call = 1, core_op;
 
 /*
- * iommu_pgsize (iommu.c:2391-2444): the largest supported page size that fits the remaining size and
+ * iommu_pgsize (iommu.c:2391-2445): the largest supported page size that fits the remaining size and
  * the alignment of iova | paddr; the count runs up to where a larger page size could take over.
  */
 static size_t core_pgsize(unsigned long iova, phys_addr_t paddr, size_t size, size_t *count)
@@ -270,7 +270,7 @@ static void print_call_prefix(void)
 	first_call = 0;
 }
 
-/* __iommu_unmap (iommu.c:2540-2590): unmap_pages calls until size is covered or one unmaps nothing. */
+/* __iommu_unmap (iommu.c:2540-2592): unmap_pages calls until size is covered or one unmaps nothing. */
 static u64 core_unmap(unsigned long iova, size_t size)
 {
 	size_t unmapped = 0;
@@ -294,7 +294,7 @@ static u64 core_unmap(unsigned long iova, size_t size)
 	return unmapped;
 }
 
-/* __iommu_map (iommu.c:2447-2500): map_pages calls; on an error, what was mapped is unmapped again. */
+/* __iommu_map (iommu.c:2447-2508): map_pages calls; on an error, what was mapped is unmapped again. */
 static int core_map(unsigned long iova, phys_addr_t paddr, size_t size, int prot)
 {
 	unsigned long orig_iova = iova;
@@ -395,7 +395,7 @@ int main(int argc, char **argv)
 	kshim_on_sync = on_sync;
 	kshim_on_free = on_free;
 
-	/* What rk_iommu_probe sets (rockchip-iommu.c:1224-1226, 1285-1286) and the core's domain setup. */
+	/* What rk_iommu_probe sets (rockchip-iommu.c:1222-1223, 1293-1294) and the core's domain setup. */
 	dma_dev = &fake_dma_dev;
 	domain = rk_iommu_ops.domain_alloc_paging(&fake_dma_dev);
 	if (!domain) {
