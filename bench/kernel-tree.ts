@@ -159,3 +159,13 @@ export function compileKernelC(tree: KernelTree, dir: string, program: string, e
   const what = version ? `Linux ${version}` : named ? `Linux ${named} (from the path; no top Makefile)` : 'a Linux tree (version not recorded: no top Makefile)';
   return { exe, label: `${what} from ${tree.path} (${tree.via})` };
 }
+
+/** The value of `--name V` or `--name=V` in argv, '' when the flag has none, undefined when absent. */
+export function flagValue(argv: string[], name: string): string | undefined {
+  let v: string | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === name) v = argv[i + 1] ?? '';
+    else if (argv[i].startsWith(name + '=')) v = argv[i].slice(name.length + 1);
+  }
+  return v;
+}

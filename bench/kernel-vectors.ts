@@ -19,7 +19,7 @@ import { gzipSync } from 'node:zlib';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ROCKCHIP_FILES, compileKernelC, findKernelTree } from './kernel-tree.js';
+import { ROCKCHIP_FILES, compileKernelC, findKernelTree, flagValue } from './kernel-tree.js';
 
 /** One configuration: the io-pgtable format and cfg fields the vectors program takes. */
 export interface VectorConfig {
@@ -127,14 +127,6 @@ export const ROCKCHIP_CONFIGS: RockchipVectorConfig[] = [
 
 const hex = (v: number): string => '0x' + v.toString(16);
 
-function flagValue(argv: string[], name: string): string | undefined {
-  let v: string | undefined;
-  for (let i = 0; i < argv.length; i++) {
-    if (argv[i] === name) v = argv[i + 1] ?? '';
-    else if (argv[i].startsWith(name + '=')) v = argv[i].slice(name.length + 1);
-  }
-  return v;
-}
 
 function main(): number {
   const argv = process.argv.slice(2);

@@ -44,7 +44,7 @@ import { performance } from 'node:perf_hooks';
 import { getFormat } from '../src/formats/index.js';
 import { IOMMU_READ, IOMMU_WRITE, type PageTable, type PageTableFormat, type TableHost } from '../src/formats/types.js';
 import { PhysMem } from '../src/mem/phys-mem.js';
-import { compileKernelC, findKernelTree, type KernelBuild } from './kernel-tree.js';
+import { compileKernelC, findKernelTree, flagValue, type KernelBuild } from './kernel-tree.js';
 
 /** Seeded xorshift32: the bench is repeatable run to run (only the clock varies). */
 export function prng(seed: number): () => number {
@@ -864,15 +864,6 @@ function firstError(e: unknown): string {
   return (line || err.message.split('\n')[0]).trim();
 }
 
-/** The value of `--name V` or `--name=V` in argv, '' when the flag has none, undefined when absent. */
-function flagValue(argv: string[], name: string): string | undefined {
-  let v: string | undefined;
-  for (let i = 0; i < argv.length; i++) {
-    if (argv[i] === name) v = argv[i + 1] ?? '';
-    else if (argv[i].startsWith(name + '=')) v = argv[i].slice(name.length + 1);
-  }
-  return v;
-}
 
 const DEFAULT_ROUNDS = 5;
 

@@ -34,72 +34,7 @@
 #include <linux/iommu.h>
 #include <linux/mm.h>
 #include "kshim.h"
-
-static u64 rng_state;
-
-static u64 rnd(void)
-{
-	u64 x = rng_state;
-
-	x ^= x >> 12;
-	x ^= x << 25;
-	x ^= x >> 27;
-	rng_state = x;
-	return x * 0x2545f4914f6cdd1dULL;
-}
-
-static u64 below(u64 n)
-{
-	return n ? rnd() % n : 0;
-}
-
-/* ---- events of the current call, printed as a JSON array ---- */
-
-static char events[1 << 20];
-static size_t events_len;
-
-static void event(const char *fmt, ...)
-{
-	va_list ap;
-
-	if (events_len + 512 > sizeof(events)) {
-		fprintf(stderr, "rockchip-vectors: too many events in one call\n");
-		exit(1);
-	}
-	if (events_len)
-		events[events_len++] = ',';
-	va_start(ap, fmt);
-	events_len += vsnprintf(events + events_len, sizeof(events) - events_len, fmt, ap);
-	va_end(ap);
-}
-
-static void events_reset(void)
-{
-	events_len = 0;
-	events[0] = 0;
-}
-
-static const char *basename_of(const char *file)
-{
-	const char *base = strrchr(file, '/');
-
-	return base ? base + 1 : file;
-}
-
-static void on_warn(const char *file, int line)
-{
-	event("[\"warn\",\"%s\",%d]", basename_of(file), line);
-}
-
-static void on_sync(phys_addr_t pa, size_t size)
-{
-	event("[\"sync\",\"0x%llx\",\"0x%zx\"]", (unsigned long long)pa, size);
-}
-
-static void on_free(phys_addr_t pa, size_t size)
-{
-	event("[\"free\",\"0x%llx\",\"0x%zx\"]", (unsigned long long)pa, size);
-}
+#include "kvec.h"
 
 /*
  * The driver's error prints, formatted with the kernel's rules for the conversions its messages use
@@ -213,15 +148,6 @@ static void kshim_print(const char *file, int line, const char *fmt, ...)
 #endif
 #include RK_DRIVER_C
 
-static u32 fnv1a(const u8 *p, size_t len)
-{
-	u32 h = 0x811c9dc5u;
-
-	for (size_t i = 0; i < len; i++)
-		h = (h ^ p[i]) * 0x01000193u;
-	return h;
-}
-
 static int bits_of(u64 mask)
 {
 	return 64 - __builtin_clzll(mask);
@@ -321,22 +247,6 @@ static int core_map(unsigned long iova, phys_addr_t paddr, size_t size, int prot
 	return ret;
 }
 
-/* ---- what was mapped, to aim unmaps and probes at it ---- */
-
-#define MAX_RANGES 4096
-static struct range {
-	u64 iova, size;
-} ranges[MAX_RANGES];
-static int nranges;
-
-static void remember(u64 iova, u64 size)
-{
-	if (nranges == MAX_RANGES)
-		ranges[below(MAX_RANGES)] = (struct range){ iova, size };
-	else
-		ranges[nranges++] = (struct range){ iova, size };
-}
-
 /*
  * The calls gather in a few regions of the 32-bit IOVA space (one at 0, one at the top), each four page
  * tables (16 MiB) wide, so that page tables are shared, fill up and clash.
@@ -377,14 +287,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "rockchip-vectors: unknown variant %s\n", variant);
 		return 2;
 	}
-	{
-		/* splitmix64 of the seed: distinct seeds give unrelated, non-zero xorshift states */
-		u64 z = strtoull(argv[2], NULL, 0) + 0x9e3779b97f4a7c15ULL;
-
-		z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-		z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-		rng_state = (z ^ (z >> 31)) | 1;
-	}
+	rng_seed(strtoull(argv[2], NULL, 0));
 	nops = strtol(argv[3], NULL, 0);
 	nprobes = strtol(argv[4], NULL, 0);
 	tbase = strtoull(argv[5], NULL, 0);
@@ -452,7 +355,7 @@ int main(int argc, char **argv)
 			if (below(3))
 				prot |= IOMMU_READ | IOMMU_WRITE;
 			if (core_map(iova, paddr, size, prot) == 0)
-				remember(iova, size);
+				remember(iova, size, SPAGE_SIZE);
 		} else if (below(10) == 0) {
 			/* iommu_unmap where maybe nothing is mapped. */
 			core_unmap(pick_iova(), (1 + below(16)) * SPAGE_SIZE);
@@ -473,24 +376,15 @@ int main(int argc, char **argv)
 	/* What rk_iommu_enable writes to DTE_ADDR (rockchip-iommu.c:961-962), and the DT itself. */
 	printf("\"registers\":{\"DTE_ADDR\":\"0x%x\"},\"roots\":[\"0x%llx\"],", rk_ops->mk_dtentries(rk_domain->dt_dma),
 	       (unsigned long long)rk_domain->dt_dma);
-	{
-		phys_addr_t end = kshim_next_free();
-
-		printf("\"tables\":{\"end\":\"0x%llx\",\"fnv1a\":\"0x%08x\"},", (unsigned long long)end, fnv1a(__va(tbase), end - tbase));
-	}
+	print_tables(tbase);
 
 	/* Probes: IOVAs inside what was mapped (at an offset), and anywhere. */
 	printf("\"probes\":[");
 	for (int k = 0; k < nprobes; k++) {
 		u64 iova;
 
-		if (nranges && below(3)) {
-			struct range *g = &ranges[below(nranges)];
-
-			iova = g->iova + below(g->size);
-		} else {
+		if (!pick_mapped(&iova))
 			iova = pick_iova() + below(SPAGE_SIZE);
-		}
 		printf("%s[\"0x%llx\",\"0x%llx\"]", k ? "," : "", (unsigned long long)iova,
 		       (unsigned long long)domain->ops->iova_to_phys(domain, iova));
 	}

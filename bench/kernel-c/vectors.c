@@ -22,61 +22,7 @@
 #include <linux/io-pgtable.h>
 #include <linux/mm.h>
 #include "kshim.h"
-
-static u64 rng_state;
-
-static u64 rnd(void)
-{
-	u64 x = rng_state;
-
-	x ^= x >> 12;
-	x ^= x << 25;
-	x ^= x >> 27;
-	rng_state = x;
-	return x * 0x2545f4914f6cdd1dULL;
-}
-
-static u64 below(u64 n)
-{
-	return n ? rnd() % n : 0;
-}
-
-/* ---- events of the current call, printed as a JSON array ---- */
-
-static char events[1 << 20];
-static size_t events_len;
-
-static void event(const char *fmt, ...)
-{
-	va_list ap;
-
-	if (events_len + 256 > sizeof(events)) {
-		fprintf(stderr, "vectors: too many events in one call\n");
-		exit(1);
-	}
-	if (events_len)
-		events[events_len++] = ',';
-	va_start(ap, fmt);
-	events_len += vsnprintf(events + events_len, sizeof(events) - events_len, fmt, ap);
-	va_end(ap);
-}
-
-static void on_warn(const char *file, int line)
-{
-	const char *base = strrchr(file, '/');
-
-	event("[\"warn\",\"%s\",%d]", base ? base + 1 : file, line);
-}
-
-static void on_sync(phys_addr_t pa, size_t size)
-{
-	event("[\"sync\",\"0x%llx\",\"0x%zx\"]", (unsigned long long)pa, size);
-}
-
-static void on_free(phys_addr_t pa, size_t size)
-{
-	event("[\"free\",\"0x%llx\",\"0x%zx\"]", (unsigned long long)pa, size);
-}
+#include "kvec.h"
 
 static void tlb_flush_all(void *cookie)
 {
@@ -101,33 +47,6 @@ static const struct iommu_flush_ops flush_ops = {
 	.tlb_flush_walk = tlb_flush_walk,
 	.tlb_add_page = tlb_add_page,
 };
-
-static u32 fnv1a(const u8 *p, size_t len)
-{
-	u32 h = 0x811c9dc5u;
-
-	for (size_t i = 0; i < len; i++)
-		h = (h ^ p[i]) * 0x01000193u;
-	return h;
-}
-
-/* ---- what was mapped, to aim unmaps and probes at it ---- */
-
-#define MAX_RANGES 4096
-static struct range {
-	u64 iova, size, pgsize;
-} ranges[MAX_RANGES];
-static int nranges;
-
-static void remember(u64 iova, u64 size, u64 pgsize)
-{
-	if (size == 0)
-		return;
-	if (nranges == MAX_RANGES)
-		ranges[below(MAX_RANGES)] = (struct range){ iova, size, pgsize };
-	else
-		ranges[nranges++] = (struct range){ iova, size, pgsize };
-}
 
 /* The page sizes of a bitmap, smallest first. */
 static int sizes_of(unsigned long bitmap, u64 *out)
@@ -200,14 +119,7 @@ int main(int argc, char **argv)
 	cfg.oas = strtoul(argv[4], NULL, 0);
 	cfg.quirks = strtoul(argv[5], NULL, 0);
 	cfg.coherent_walk = strtoul(argv[6], NULL, 0) != 0;
-	{
-		/* splitmix64 of the seed: distinct seeds give unrelated, non-zero xorshift states */
-		u64 z = strtoull(argv[7], NULL, 0) + 0x9e3779b97f4a7c15ULL;
-
-		z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-		z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-		rng_state = (z ^ (z >> 31)) | 1;
-	}
+	rng_seed(strtoull(argv[7], NULL, 0));
 	nops = strtol(argv[8], NULL, 0);
 	nprobes = strtol(argv[9], NULL, 0);
 	tbase = strtoull(argv[10], NULL, 0);
@@ -232,8 +144,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	printf("\"alloc\":{\"pgsize_bitmap\":\"0x%lx\",\"ias\":%u,\"oas\":%u,\"events\":[%s]},", cfg.pgsize_bitmap, cfg.ias, cfg.oas, events);
-	events_len = 0;
-	events[0] = 0;
+	events_reset();
 
 	nsizes = sizes_of(cfg.pgsize_bitmap, sizes);
 	/*
@@ -300,8 +211,7 @@ int main(int argc, char **argv)
 			       gather.queued ? "true" : "false", (unsigned long long)unmapped, events);
 		}
 		first = 0;
-		events_len = 0;
-		events[0] = 0;
+		events_reset();
 	}
 	printf("],");
 
@@ -323,25 +233,15 @@ int main(int argc, char **argv)
 		printf("],");
 	}
 
-	/* The table region as it is now. */
-	{
-		phys_addr_t end = kshim_next_free();
-
-		printf("\"tables\":{\"end\":\"0x%llx\",\"fnv1a\":\"0x%08x\"},", (unsigned long long)end, fnv1a(__va(tbase), end - tbase));
-	}
+	print_tables(tbase);
 
 	/* Probes: IOVAs inside what was mapped (at an offset), and anywhere. */
 	printf("\"probes\":[");
 	for (int k = 0; k < nprobes; k++) {
 		u64 iova;
 
-		if (nranges && below(3)) {
-			struct range *g = &ranges[below(nranges)];
-
-			iova = g->iova + below(g->size);
-		} else {
+		if (!pick_mapped(&iova))
 			iova = pick_iova(sizes[0], cfg.ias, span) + below(sizes[0]);
-		}
 		printf("%s[\"0x%llx\",\"0x%llx\"]", k ? "," : "", (unsigned long long)iova,
 		       (unsigned long long)ops->iova_to_phys(ops, iova));
 	}
