@@ -47,6 +47,8 @@ const M2 = 0x20_0000;
 const M32 = 0x200_0000;
 const M512 = 0x2000_0000;
 const G1 = 0x4000_0000;
+/** 4 TiB: a level-1 block with the 64K granule and a 52-bit output (io-pgtable-arm.c:885-886); above bit 31, so added, not ORed. */
+const T4 = 2 ** 42;
 
 /**
  * The table region: above 4 GiB, as on the boards the seeds are about, and below 2^36, so that every
@@ -84,7 +86,10 @@ export const CONFIGS: VectorConfig[] = [
   cfg('lpae64-s1-16k-ias36-oas40-noncoherent', 'arm-64-lpae-s1', K16 | M32, 36, 40, 0, false, 0x5106),
   cfg('lpae64-s1-64k-ias48-oas48', 'arm-64-lpae-s1', K64 | M512, 48, 48, 0, true, 0x5107),
   cfg('lpae64-s1-64k-ias52-oas52', 'arm-64-lpae-s1', K64 | M512, 52, 52, 0, true, 0x5108),
+  cfg('lpae64-s1-64k-ias52-oas52-4tb', 'arm-64-lpae-s1', K64 + M512 + T4, 52, 52, 0, true, 0x510a),
+  cfg('lpae64-s1-mixed-16k-64k', 'arm-64-lpae-s1', K16 | K64 | M32 | M512, 48, 48, 0, true, 0x510b),
   cfg('lpae64-s2-4k-ias40-oas40-concat', 'arm-64-lpae-s2', K4 | M2 | G1, 40, 40, 0, true, 0x5201),
+  cfg('lpae64-s2-16k-ias48-oas48-concat', 'arm-64-lpae-s2', K16 | M32, 48, 48, 0, true, 0x5205),
   cfg('lpae64-s2-4k-ias48-oas48-noncoherent', 'arm-64-lpae-s2', K4 | M2 | G1, 48, 48, 0, false, 0x5202),
   cfg('lpae64-s2-16k-ias42-oas42', 'arm-64-lpae-s2', K16 | M32, 42, 42, 0, true, 0x5203),
   cfg('lpae64-s2-64k-ias42-oas44', 'arm-64-lpae-s2', K64 | M512, 42, 44, 0, true, 0x5204),

@@ -3,7 +3,7 @@
  * calls are replayed (bit-identical to the kernel's tables: test/formats/kernel-vectors.test.ts), the
  * table pages written out as an ELF core, and the CLI must translate the kernel's probes to the
  * kernel's answers and list mapping runs that contain every probe the kernel found mapped - for every
- * LPAE granule, stage and width, both DART generations and both Rockchip versions (23 table sets),
+ * LPAE granule, stage and width, both DART generations and both Rockchip versions (26 table sets),
  * with the roots given as --root.
  */
 import { mkdtempSync, rmSync } from 'node:fs';

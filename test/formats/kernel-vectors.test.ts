@@ -19,7 +19,7 @@ describe('kernel vectors (the kernel io-pgtable code on pseudo-random call seque
   it('are all here', () => {
     // One per configuration of bench/kernel-vectors.ts (22 io-pgtable, 3 Rockchip); a missing file
     // would silently test less.
-    expect(files.length).toBe(25);
+    expect(files.length).toBe(28);
     expect(files.filter((f) => f.startsWith('rockchip-')).length).toBe(3);
   });
 
