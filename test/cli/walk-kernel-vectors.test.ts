@@ -55,6 +55,19 @@ describe.each(vectors.map((v) => [v.name, v] as const))('walk on the tables of %
     });
   });
 
+  // The base register as the kernel set it up (LPAE TTBR/VTTBR, Rockchip DTE_ADDR), decoded by --root-reg.
+  const reg = v.registers?.ttbr ?? v.registers?.vttbr ?? v.registers?.DTE_ADDR;
+  it.skipIf(reg === undefined)('decodes the base register the kernel programmed (--root-reg)', async () => {
+    const some = probes.slice(0, 12);
+    const byReg = args.filter((_, k) => args[k] !== '--root' && args[k - 1] !== '--root');
+    const r = await cli([...byReg, '--root-reg', reg as string, ...some.flatMap(([i]) => ['--iova', hex(i)]), '--json']);
+    expect(r.code, r.err).toBe(0);
+    const got = (JSON.parse(r.out) as { translations: Translation[] }).translations;
+    some.forEach(([iova, phys], k) => {
+      if (phys < 2 ** v.in.oas) expect(got[k].phys ?? '0x0', hex(iova)).toBe(hex(phys));
+    });
+  });
+
   it('lists mapping runs holding every mapped probe at the kernel address', async () => {
     const r = await cli([...args, '--json']);
     expect(r.code, r.err).toBe(0);
