@@ -214,13 +214,11 @@ class DartTable implements PageTable {
   private readonly rootHi: Int32Array;
   private readonly rootLo: Int32Array;
   /**
-   * The usual case of one TTBR, its halves in plain fields (declared with an integer so V8 keeps them
-   * untagged): no TTBR index to work out and no array to load from.
-   */
-  /**
-   * host.mem when there is one TTBR and it is a PhysMem, else null: iovaToPhys and the one-page
-   * map/unmap take the compiled walk straight away. A null test is one compare; a boolean field would
-   * be a full truthiness test on a tagged value (about ten instructions, measured in V8's code).
+   * The usual case, one TTBR on a PhysMem: fastMem is that memory (else null) and r0Hi/r0Lo the TTBR's
+   * halves in plain fields (declared with an integer so V8 keeps them untagged), so iovaToPhys and the
+   * one-page map/unmap take the compiled walk straight away with no TTBR index to work out. A null
+   * test is one compare; a boolean field would be a full truthiness test on a tagged value (about ten
+   * instructions, measured in V8's code).
    */
   private readonly fastMem: PhysMem | null = null;
   private readonly r0Hi: number = 0;
@@ -418,12 +416,10 @@ class DartTable implements PageTable {
   }
 
   /**
-   * dart_unmap_pages (PD:292-333). One present page takes the short way (clear it, queue its TLB
+   * dart_unmap_pages (PD:292-332). One present page takes the short way (clear it, queue its TLB
    * invalidation); anything else - a WARN, several pages, another memory - unmapPagesGeneric.
-   */
-  /**
-   * dart_unmap_pages (PD:292-332). `gather` as in PageTable.unmapPages: a queued (flush-queue) gather
-   * adds no page to the TLB invalidation (PD:324-326, iommu_iotlb_gather_queued).
+   * `gather` as in PageTable.unmapPages: a queued (flush-queue) gather adds no page to the TLB
+   * invalidation (PD:324-326, iommu_iotlb_gather_queued).
    */
   unmapPages(iova: number, pgsize: number, pgcount: number, gather?: { queued: boolean } | null): number {
     const w = pgcount === 1 && pgsize === this.cfg.pgsizeBitmap ? this.slot(iova) : -1;
