@@ -138,6 +138,16 @@ function stepJson(s: WalkStep): Record<string, unknown> {
   };
 }
 
+/**
+ * A walk over a dump: a read that nothing answered is a byte the dump does not hold - a page it left
+ * out (makedumpfile drops zero pages, a transcript lacks the read) or no RAM there at all; the dump
+ * cannot tell which, so the fault is 'outside-dump' with the dump's own reason, not a bus fault.
+ */
+function onDump(r: WalkResult, dump: Dump): WalkResult {
+  if (r.fault !== 'bus' || !r.faultRead) return r;
+  return { ...r, fault: 'outside-dump', detail: `${r.faultRead.what}: not in the dump (${dump.whyNotBacked(r.faultRead.addr, 4)})` };
+}
+
 function translationJson(r: WalkResult): Record<string, unknown> {
   const o: Record<string, unknown> = {
     iova: hex(r.iova),
@@ -289,7 +299,7 @@ export function runWalk(
     for (const n of p.rootNote) out.push(`${n}\n`);
 
     if (opts.iova && opts.iova.length) {
-      const results = opts.iova.map((v) => p.fmt.walk(dump, params, v));
+      const results = opts.iova.map((v) => onDump(p.fmt.walk(dump, params, v), dump));
       const json: Record<string, unknown> = { ...head, translations: results.map(translationJson) };
       const missing = dump.kind === 'devmem' ? dump.missingReads() : [];
       if (dump.kind === 'devmem') json.missing = missingJson(missing);
@@ -416,8 +426,10 @@ substream); the stream table (linear or 2-level), STE and CD give format, granul
 table's contents; when several fit it lists them and exits 2. JSON then has "smmu" or "auto" too.
 JSON: {"format","root","roots","mappings":[{"iova","phys","size","prot","protNames"}],"problems":[...]}
 or {"format","root","roots","translations":[{"iova","phys","prot","fault","steps":[{"level","tableAddr",
-"index","entryAddr","entry","kind"}]}]}. Exit 0 when the walk ran (problems are findings), 2 for bad
-options or an unreadable dump.`,
+"index","entryAddr","entry","kind"}]}]}; "fault" is null or one of translation, permission, address-size,
+outside-ias, reserved, loop, bus, outside-dump (the dump lacks bytes the walk needs: a page it left out,
+or no RAM there). Exit 0 when the walk ran (problems are findings), 2 for bad options or an unreadable
+dump.`,
     )
     .action((dump: string, o: Record<string, unknown>) => {
       const opts: WalkOptions = {

@@ -42,6 +42,7 @@ import {
   type WalkProblem,
   type WalkResult,
   type WalkStep,
+  busFault,
   walkFail,
 } from './types.js';
 
@@ -704,7 +705,7 @@ function makeFormat(L: DartLayout, name: string): PageTableFormat {
     const l1At = root + l1Idx * 8;
     let lo = mem.read32(l1At);
     let hi = mem.read32(l1At + 4);
-    if (lo === ACCESS_FAULT || hi === ACCESS_FAULT) return walkFail(res, 'bus', `reading L1 entry ${l1Idx} at ${hex(l1At)} (TTBR${t}): no memory answers there`);
+    if (lo === ACCESS_FAULT || hi === ACCESS_FAULT) return busFault(res, l1At, `reading L1 entry ${l1Idx} at ${hex(l1At)} (TTBR${t})`);
     const l1Valid = (lo & VALID) !== 0;
     steps.push({ level: 1, tableAddr: root, index: l1Idx, entryAddr: l1At, entryLo: lo, entryHi: hi, kind: l1Valid ? 'table' : lo === 0 && hi === 0 ? 'invalid' : 'bogus' });
     if (!l1Valid) return walkFail(res, 'translation', `L1 entry ${l1Idx} at ${hex(l1At)} reads ${hex64(hi, lo)}: valid bit clear`);
@@ -719,7 +720,7 @@ function makeFormat(L: DartLayout, name: string): PageTableFormat {
     lo = mem.read32(l2At);
     hi = mem.read32(l2At + 4);
     if (lo === ACCESS_FAULT || hi === ACCESS_FAULT)
-      return walkFail(res, 'bus', `reading L2 entry ${l2Idx} at ${hex(l2At)} (table from L1 entry ${hex64(l1Hi, l1Lo)}): no memory answers there`);
+      return busFault(res, l2At, `reading L2 entry ${l2Idx} at ${hex(l2At)} (table from L1 entry ${hex64(l1Hi, l1Lo)})`);
     const l2Valid = (lo & VALID) !== 0;
     steps.push({ level: 2, tableAddr: l2, index: l2Idx, entryAddr: l2At, entryLo: lo, entryHi: hi, kind: l2Valid ? 'page' : lo === 0 && hi === 0 ? 'invalid' : 'bogus' });
     if (!l2Valid) return walkFail(res, 'translation', `L2 entry ${l2Idx} at ${hex(l2At)} reads ${hex64(hi, lo)}: valid bit clear`);

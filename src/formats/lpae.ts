@@ -46,6 +46,7 @@ import {
   type WalkProblem,
   type WalkResult,
   type WalkStep,
+  busFault,
   walkFail as setFault,
 } from './types.js';
 
@@ -1116,7 +1117,7 @@ function walkLpae(name: string, mem: MemReader, params: WalkParams, iova: number
     const lo = mem.read32(entryAddr);
     const hi = lo === ACCESS_FAULT ? ACCESS_FAULT : mem.read32(entryAddr + 4);
     if (lo === ACCESS_FAULT || hi === ACCESS_FAULT)
-      return setFault(res, 'bus', `${levelName(lvl)} descriptor ${index} at ${hex(entryAddr)} (table ${hex(table)}): no memory answers the walker's read`);
+      return busFault(res, entryAddr, `${levelName(lvl)} descriptor ${index} at ${hex(entryAddr)} (table ${hex(table)})`);
     const kind = classify(geo, lo, hi, lvl);
     steps.push({ level: lvl, tableAddr: table, index, entryAddr, entryLo: lo, entryHi: hi, kind });
     if (kind === 'invalid') return setFault(res, 'translation', `${stepText(lvl, index, entryAddr, lo, hi)} (invalid)`);

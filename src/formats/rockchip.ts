@@ -38,6 +38,7 @@ import {
   type WalkProblem,
   type WalkResult,
   type WalkStep,
+  busFault,
   walkFail,
 } from './types.js';
 
@@ -382,7 +383,7 @@ function makeFormat(variant: 'v1' | 'v2'): PageTableFormat {
     const dteIdx = rkDteIndex(iova);
     const dteAddr = root + dteIdx * 4;
     const dte = mem.read32(dteAddr);
-    if (dte === ACCESS_FAULT) return fail('bus', `reading DTE ${dteIdx} at ${hex(dteAddr)}: no memory answers there`);
+    if (dte === ACCESS_FAULT) return busFault(res, dteAddr, `reading DTE ${dteIdx} at ${hex(dteAddr)}`);
     const dteOk = ops.dteIsValid(dte);
     steps.push({ level: 1, tableAddr: root, index: dteIdx, entryAddr: dteAddr, entryLo: dte, entryHi: 0, kind: dteOk ? 'table' : 'invalid' });
     if (!dteOk) return fail('translation', `DTE ${dteIdx} at ${hex(dteAddr)} reads ${hex(dte)}: valid bit clear`);
@@ -394,7 +395,7 @@ function makeFormat(variant: 'v1' | 'v2'): PageTableFormat {
     const pteAddr = pt + pteIdx * 4;
     if (notes.length) res.notes = notes;
     const pte = mem.read32(pteAddr);
-    if (pte === ACCESS_FAULT) return fail('bus', `reading PTE ${pteIdx} at ${hex(pteAddr)} (page table ${hex(pt)} from DTE ${hex(dte)}): no memory answers there`);
+    if (pte === ACCESS_FAULT) return busFault(res, pteAddr, `reading PTE ${pteIdx} at ${hex(pteAddr)} (page table ${hex(pt)} from DTE ${hex(dte)})`);
     const pteOk = ops.pteIsValid(pte);
     steps.push({ level: 2, tableAddr: pt, index: pteIdx, entryAddr: pteAddr, entryLo: pte, entryHi: 0, kind: pteOk ? 'page' : 'invalid' });
     if (!pteOk) return fail('translation', `PTE ${pteIdx} at ${hex(pteAddr)} reads ${hex(pte)}: valid bit clear`);

@@ -144,7 +144,8 @@ export interface WalkStep {
  * hole or was beyond its bus), reserved (reserved bits set / a malformed entry), loop (a table that
  * points back into the walk).
  */
-export type FaultKind = 'translation' | 'permission' | 'address-size' | 'outside-ias' | 'bus' | 'reserved' | 'loop';
+/** What stops a walk. 'outside-dump' only from `iommu-lab walk`: a 'bus' fault on bytes a dump lacks. */
+export type FaultKind = 'translation' | 'permission' | 'address-size' | 'outside-ias' | 'bus' | 'reserved' | 'loop' | 'outside-dump';
 
 export interface WalkResult {
   iova: number;
@@ -157,6 +158,11 @@ export interface WalkResult {
   fault: FaultKind | null;
   /** Words for the fault, e.g. "level 2 entry at 0x... reads 0x0 (invalid)". */
   detail?: string;
+  /**
+   * For a 'bus' fault: the read nothing answered (its physical address, and which entry it was). On a
+   * dump that means the dump does not hold it: `iommu-lab walk` says so, and why.
+   */
+  faultRead?: { addr: number; what: string };
   steps: WalkStep[];
   /**
    * Oddities that did not stop the walker but a reader should know (reserved bits set, a table that is
@@ -170,6 +176,12 @@ export function walkFail(res: WalkResult, fault: FaultKind, detail: string): Wal
   res.fault = fault;
   res.detail = detail;
   return res;
+}
+
+/** A walk that stops because nothing answers the read of `what` at `addr` (a bus fault). */
+export function busFault(res: WalkResult, addr: number, what: string): WalkResult {
+  res.faultRead = { addr, what };
+  return walkFail(res, 'bus', `${what}: no memory answers the walker's read`);
 }
 
 /** Parameters for walking tables found in memory (dump inspector, hardware walker). */

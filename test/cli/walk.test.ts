@@ -257,6 +257,27 @@ describe.skipIf(!has('arm-64-lpae-s1'))('arm-64-lpae-s1: a table that points bac
   });
 });
 
+describe.skipIf(!has('arm-64-lpae-s1'))('arm-64-lpae-s1: a table page the dump left out', () => {
+  // Root 0x40000000 (ias 39: levels 1..3): entry 0 names a level-2 table at 0x40001000, which is RAM
+  // on the board but not in this core (makedumpfile leaves zero pages out, for one).
+  const root = page64({ 0: [0x40001003, 0] });
+  const core = tmp(buildElfCore({ loads: [{ phys: 0x40000000, data: root }] }));
+  const args = ['walk', core, '--format', 'arm-64-lpae-s1', '--granule', '4K', '--ias', '39', '--oas', '40', '--root', '0x40000000'];
+  it('is a translation that stops outside the dump, with the dump saying why - not a bus fault', async () => {
+    const j = JSON.parse((await cli([...args, '--iova', '0x1234', '--json'])).out);
+    const t = j.translations[0];
+    expect(t.phys).toBeNull();
+    expect(t.fault).toBe('outside-dump');
+    expect(t.detail).toMatch(/^level 2 descriptor 0 at 0x40001000 \(table 0x40001000\): not in the dump \(0x40001000 is outside every PT_LOAD of /);
+    expect(t.steps.map((s: { level: number; kind: string }) => [s.level, s.kind])).toEqual([[1, 'table']]);
+  });
+  it('is one problem in the listing', async () => {
+    const j = JSON.parse((await cli([...args, '--json'])).out);
+    expect(j.mappings).toEqual([]);
+    expect(j.problems).toEqual([expect.objectContaining({ kind: 'outside-dump', addr: '0x40000000' })]);
+  });
+});
+
 describe('printing helpers', () => {
   it('hexHiLo keeps bits above 2^53 (e.g. an LPAE NS table bit 63)', () => {
     expect(hexHiLo(0x80000000, 0x40000003)).toBe('0x8000000040000003');
