@@ -123,6 +123,7 @@ function rootProblems(p: Prepared, dump: Dump, already: WalkProblem[]): WalkProb
 function problemJson(q: WalkProblem): Record<string, unknown> {
   const o: Record<string, unknown> = { kind: q.kind, addr: hex(q.addr) };
   if (q.level !== undefined) o.level = q.level;
+  if (q.partial) o.partial = true;
   o.message = q.message;
   return o;
 }

@@ -764,7 +764,7 @@ function makeFormat(L: DartLayout, name: string): PageTableFormat {
           const end = entriesToPageEnd(root, i, g.entries);
           if (i < reachable) {
             const base = t * 2 ** g.tblShift;
-            problems.push({ kind: 'outside-dump', addr: at, level: 1, message: `L1 entries ${i}..${end - 1} at ${hex(at)} cannot be read; IOVA ${hex(base + i * 2 ** g.l1Shift)}..${hex(base + Math.min(end, reachable) * 2 ** g.l1Shift - 1)} unknown` });
+            problems.push({ kind: 'outside-dump', addr: at, level: 1, message: `L1 entries ${i}..${end - 1} at ${hex(at)} cannot be read; IOVA ${hex(base + i * 2 ** g.l1Shift)}..${hex(base + Math.min(end, reachable) * 2 ** g.l1Shift - 1)} unknown`, partial: true });
           }
           i = end - 1;
           continue;
@@ -796,7 +796,7 @@ function makeFormat(L: DartLayout, name: string): PageTableFormat {
           if (!readEntry(mem, pat, e)) {
             // This page of the L2 table is not in the dump: its entries are unknown.
             const end = entriesToPageEnd(l2, j, g.entries);
-            problems.push({ kind: 'outside-dump', addr: pat, level: 2, message: `L2 entries ${j}..${end - 1} at ${hex(pat)} cannot be read; IOVA ${hex(base + j * g.granule)}..${hex(base + end * g.granule - 1)} unknown` });
+            problems.push({ kind: 'outside-dump', addr: pat, level: 2, message: `L2 entries ${j}..${end - 1} at ${hex(pat)} cannot be read; IOVA ${hex(base + j * g.granule)}..${hex(base + end * g.granule - 1)} unknown`, partial: true });
             j = end - 1;
             continue;
           }

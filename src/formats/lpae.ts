@@ -1218,7 +1218,7 @@ function enumerateLpae(name: string, mem: MemReader, params: WalkParams): Enumer
         // This page of the table is not in the dump: its descriptors are unknown; read on after it.
         const end = entriesToPageEnd(table, i, n);
         const what = end - i > 1 ? `descriptors ${i}..${end - 1} at ${hex(ea)}..${hex(table + end * 8 - 1)} cannot be read` : `descriptor at ${hex(ea)} cannot be read`;
-        problems.push({ kind: 'outside-dump', addr: ea, level: lvl, message: `${levelName(lvl)} ${what}; IOVA ${hex(base + i * bs)}..${hex(base + end * bs - 1)} unknown` });
+        problems.push({ kind: 'outside-dump', addr: ea, level: lvl, message: `${levelName(lvl)} ${what}; IOVA ${hex(base + i * bs)}..${hex(base + end * bs - 1)} unknown`, partial: true });
         i = end - 1;
         continue;
       }

@@ -204,6 +204,11 @@ export interface WalkProblem {
   addr: number;
   level?: number;
   message: string;
+  /**
+   * An 'outside-dump' page of a table whose other pages the dump holds (makedumpfile leaves zero
+   * pages out): no sign that the table was misread, as a table missing whole can be.
+   */
+  partial?: true;
 }
 
 export interface EnumerateResult {

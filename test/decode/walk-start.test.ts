@@ -78,6 +78,24 @@ describe('walk --format auto', () => {
     expect(dart2.fits).toBe(false);
   });
 
+  it('a DART whose 16 KiB tables the dump holds only in part (zero pages left out) is still chosen', async () => {
+    // As above, but only the frames with entries are in the core (makedumpfile -d 1 drops zero pages):
+    // the missing pages are partial outside-dump problems, which do not count against the reading.
+    const mem = new PhysMem([{ base: 0x4000_0000, size: 0x10_0000 }]);
+    mem.write32(0x4000_0000, 0x4000_4001);
+    mem.write32(0x4000_4000 + 8, 0x0008_0003);
+    mem.write32(0x4000_4000 + 12, 0xfff00);
+    const r = await cli(['walk', core(mem), '--format', 'auto', '--root-reg', '0x80040000', '--json']);
+    expect(r.err).toBe('');
+    const j = JSON.parse(r.out);
+    expect(j.format).toBe('apple-dart');
+    expect(j.mappings).toEqual([{ iova: '0x4000', phys: '0x80000', size: '0x4000', prot: 3, protNames: 'READ|WRITE' }]);
+    // Pages 1-3 of the L2 table; the root's are not reported: with ias 32 only its first 128 entries
+    // (page 0) can be reached.
+    expect(j.problems.length).toBe(3);
+    expect(j.problems.every((q: { kind: string; partial?: boolean }) => q.kind === 'outside-dump' && q.partial)).toBe(true);
+  });
+
   it('a DART t8110 TTBR ((PA >> 14) << 2 | valid) is chosen with its encoding', async () => {
     const mem = new PhysMem([{ base: 0x4000_0000, size: 0x10_0000 }]);
     for (let a = 0x4000_0000; a < 0x4000_8000; a += 0x1000) mem.write32(a, 0);
