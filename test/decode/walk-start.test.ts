@@ -63,7 +63,7 @@ describe('walk --format auto', () => {
     // DART1, 16K granule: L1[0] → table 0x40004000 (valid bit 0); L2[1] (IOVA 0x4000) → page 0x80000,
     // SP_DIS bit 1 + valid, subpage end 0xfff in bits 51:40 (high word 0xfff00).
     const mem = new PhysMem([{ base: 0x4000_0000, size: 0x10_0000 }]);
-    // Both 16 KiB tables present in the dump (a real dump holds whole tables; unwritten frames are left out).
+    // Both 16 KiB tables wholly in the dump (the next test leaves their zero pages out).
     for (let a = 0x4000_0000; a < 0x4000_8000; a += 0x1000) mem.write32(a, 0);
     mem.write32(0x4000_0000, 0x4000_4001);
     mem.write32(0x4000_4000 + 8, 0x0008_0003);
