@@ -605,9 +605,13 @@ class DartTable implements PageTable {
   }
 }
 
-/** Whether an unmap adds each page to the TLB invalidation: not for a queued gather (nor for none). */
+/**
+ * Whether an unmap adds each page to the TLB invalidation: unless the gather is queued. Unlike
+ * io-pgtable-arm (LP:687), dart_unmap_pages does not test for a missing gather (PD:324-326:
+ * iommu_iotlb_gather_queued(NULL) is false), so no gather (null) adds pages too.
+ */
 function addsPage(gather: { queued: boolean } | null | undefined): boolean {
-  return gather === undefined || (gather !== null && !gather.queued);
+  return !gather?.queued;
 }
 
 function describeDart(L: DartLayout, level: number, lo: number, hi: number): EntryDescription {

@@ -115,7 +115,8 @@ export interface PageTable {
   /**
    * Returns bytes unmapped (0 when nothing was mapped there). `gather` is the caller's
    * iommu_iotlb_gather as io-pgtable sees it: omitted = a strict gather (tlbAddPage per unmapped entry),
-   * null = none (no tlbAddPage), { queued: true } = a flush-queue gather (tlbAddPage skipped).
+   * { queued: true } = a flush-queue gather (tlbAddPage skipped), null = none: then each format does
+   * what its kernel code does, io-pgtable-arm adds no page (LP:687), io-pgtable-dart still adds them.
    */
   unmapPages(iova: number, pgsize: number, pgcount: number, gather?: { queued: boolean } | null): number;
   /** The kernel's iova_to_phys: 0 when not mapped. Allocation-free. */

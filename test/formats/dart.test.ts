@@ -151,6 +151,19 @@ describe('DART golden vectors (worked out from io-pgtable-dart.c)', () => {
     expect(w.prot).toBe(IOMMU_READ | IOMMU_WRITE); // no CACHE: the leaf says no-cache
     expect(appleDart2Format.describeEntry(2, 0x8123_4403, 0x000f_ff00, pt.cfg).fields.map((f) => f[0]).join('|')).toContain('no cache');
   });
+  it('unmap adds each page to the TLB invalidation unless the gather is queued - with no gather too (PD:324-326)', () => {
+    const mem = new PhysMem([{ base: 0x1_0000_0000, size: 0x10_0000 }]);
+    const added: number[] = [];
+    const host = Object.assign(new BumpHost(mem, 0x1_0000_0000), { tlbAddPage: (iova: number) => void added.push(iova) });
+    const pt = appleDartFormat.create({ granule: 16384 }, host)!;
+    expect(pt.mapPages(0x10_0000, 0x4000_0000, 0x4000, 4, IOMMU_READ)).toEqual({ ret: 0, mapped: 0x10000 });
+    expect(pt.unmapPages(0x10_0000, 0x4000, 1)).toBe(0x4000); // strict (omitted)
+    expect(pt.unmapPages(0x10_4000, 0x4000, 1, { queued: true })).toBe(0x4000); // flush queue: none
+    expect(pt.unmapPages(0x10_8000, 0x4000, 1, null)).toBe(0x4000); // no gather: the DART code still adds
+    expect(pt.unmapPages(0x10_c000, 0x4000, 1, { queued: false })).toBe(0x4000);
+    expect(added).toEqual([0x10_0000, 0x10_8000, 0x10_c000]);
+  });
+
   it('4K granule with ias 32: four TTBRs picked by IOVA bits 31:30, map stops at the end of an L2 table', () => {
     const mem = new PhysMem([{ base: 0x1_0000_0000, size: 0x10_0000 }]);
     const host = new BumpHost(mem, 0x1_0000_0000);
