@@ -55,12 +55,23 @@ describe.each(vectors.map((v) => [v.name, v] as const))('walk on the tables of %
     });
   });
 
-  // The base register as the kernel set it up (LPAE TTBR/VTTBR, Rockchip DTE_ADDR), decoded by --root-reg.
-  const reg = v.registers?.ttbr ?? v.registers?.vttbr ?? v.registers?.DTE_ADDR;
-  it.skipIf(reg === undefined)('decodes the base register the kernel programmed (--root-reg)', async () => {
+  // The base register(s) as the kernel set them up: LPAE TTBR/VTTBR and Rockchip DTE_ADDR as the
+  // vectors recorded them; DART TTBRs as apple-dart.c:345-346 writes them from the table addresses:
+  // valid | (pa >> shift) << field_shift, t8020: BIT(31), 12, 0; t8110: BIT(0), 14, 2 (:85-87, :143-145).
+  const regSets: [string, string[], string[]][] = [];
+  const lpaeOrRk = v.registers?.ttbr ?? v.registers?.vttbr ?? v.registers?.DTE_ADDR;
+  if (lpaeOrRk !== undefined) regSets.push(['register', [lpaeOrRk], []]);
+  if (v.format.startsWith('apple-dart')) {
+    const pas = (v.roots ?? []).map(hx);
+    regSets.push(['t8020 TTBRs', pas.map((pa) => hex(0x8000_0000 + pa / 2 ** 12)), ['--root-reg-encoding', 't8020']]);
+    // t8110 takes 16 KiB-aligned tables only (:343 WARNs otherwise): the 16K DART2 vectors.
+    if (v.format === 'apple-dart2' && pas.every((pa) => pa % 2 ** 14 === 0))
+      regSets.push(['t8110 TTBRs', pas.map((pa) => hex(1 + (pa / 2 ** 14) * 4)), ['--root-reg-encoding', 't8110']]);
+  }
+  it.each(regSets)('decodes the %s the kernel programmed (--root-reg)', async (_what, regs, extra) => {
     const some = probes.slice(0, 12);
     const byReg = args.filter((_, k) => args[k] !== '--root' && args[k - 1] !== '--root');
-    const r = await cli([...byReg, '--root-reg', reg as string, ...some.flatMap(([i]) => ['--iova', hex(i)]), '--json']);
+    const r = await cli([...byReg, ...regs.flatMap((x) => ['--root-reg', x]), ...extra, ...some.flatMap(([i]) => ['--iova', hex(i)]), '--json']);
     expect(r.code, r.err).toBe(0);
     const got = (JSON.parse(r.out) as { translations: Translation[] }).translations;
     some.forEach(([iova, phys], k) => {
