@@ -5,7 +5,7 @@
  * then runs `iommu-lab walk --smmu-strtab ... --sid ...` on the kernel's tables and requires QEMU's
  * answers.
  *
- *   npm run qemu-fixtures -- [--debs DIR] [--work DIR] [--out DIR] [--only NAME] [--keep]
+ *   npm run qemu-fixtures -- [--debs DIR] [--work DIR] [--out DIR] [--only NAME] [--keep] [--kdump-only]
  *
  * Needs qemu-system-aarch64 (Debian: qemu-system-arm) and dpkg-deb; the three Debian arm64 packages
  * (DEBS below) are taken from --debs DIR or fetched with `apt-get download` (after
@@ -24,7 +24,10 @@
  * 5. writes <out>/<name>.core.gz, the dump cut down to the pages QEMU's trace names (the stream table,
  *    STEs and CDs it read) and the pages of every table reachable from each context descriptor's TTB0
  *    (found by a plain descriptor crawl here, not by our walker), and <out>/<name>.json.gz, QEMU's
- *    answers (schema iommu-lab-qemu-smmuv3/1, test/fixtures/qemu-smmuv3/README.md).
+ *    answers (schema iommu-lab-qemu-smmuv3/1, test/fixtures/qemu-smmuv3/README.md);
+ * 6. for a config with `kdump`, has QEMU write the cut-down core's pages as a kdump-compressed file
+ *    too (qemuKdump): <out>/<name>.qemu-kdump-zlib.flat.gz. `--kdump-only` remakes just those from
+ *    the cores already in --out.
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -32,7 +35,7 @@ import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { gzipSync } from 'node:zlib';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { buildElfCore, type ElfLoad } from '../src/dump/elf-writer.js';
 import { openDump } from '../src/dump/index.js';
 import type { Dump } from '../src/dump/types.js';
@@ -53,12 +56,17 @@ export interface QemuConfig {
   flavour: string;
   /** Guest RAM for -m: RAM starts at 1 GiB on virt, so 6G puts most of it above 4 GiB. */
   memory: string;
+  /**
+   * Also have QEMU write the cut-down core's pages as a kdump-compressed file (qemuKdump): small only
+   * for a small RAM, since QEMU writes a page descriptor for every page of RAM.
+   */
+  kdump?: boolean;
 }
 
 export const CONFIGS: QemuConfig[] = [
   { name: 'arm64-4k-6g', kernelDeb: 'linux-image-6.12.117+deb12-arm64-unsigned', flavour: 'arm64', memory: '6G' },
   { name: 'arm64-16k-6g', kernelDeb: 'linux-image-6.12.117+deb12-arm64-16k-unsigned', flavour: 'arm64-16k', memory: '6G' },
-  { name: 'arm64-4k-1g', kernelDeb: 'linux-image-6.12.117+deb12-arm64-unsigned', flavour: 'arm64', memory: '1G' },
+  { name: 'arm64-4k-1g', kernelDeb: 'linux-image-6.12.117+deb12-arm64-unsigned', flavour: 'arm64', memory: '1G', kdump: true },
 ];
 
 /** Modules /init loads, in order (paths under lib/modules/VER/kernel, .ko.xz in the package). */
@@ -352,6 +360,45 @@ async function bootAndDump(c: QemuConfig, dirs: Map<string, string>, dir: string
   if (!existsSync(join(dir, 'dump.elf'))) throw new Error(`qemu-fixtures: ${c.name}: QEMU exited (${code}) without a dump`);
 }
 
+/**
+ * The pages of a cut-down core written out by QEMU itself as `dump-guest-memory -z`: a machine with
+ * the same RAM, never started (-S), whose RAM holds the core's pages (a `-device loader` per
+ * PT_LOAD) and zeros elsewhere. QEMU 7.2 writes makedumpfile's flattened format with zlib pages
+ * (Debian's build has no LZO or snappy): a real instance of what `walk` reads from QEMU and libvirt.
+ */
+async function qemuKdump(c: QemuConfig, core: Uint8Array, dir: string): Promise<Uint8Array> {
+  const coreFile = join(dir, 'cut.core');
+  writeFileSync(coreFile, core);
+  const d = openDump(coreFile);
+  const loaders: string[] = [];
+  try {
+    d.segments().forEach((s, i) => {
+      const blob = join(dir, `load${i}.bin`);
+      writeFileSync(blob, d.readBytes(s.phys, s.size)!);
+      loaders.push('-device', `loader,file=${blob},addr=0x${s.phys.toString(16)},force-raw=on`);
+    });
+  } finally {
+    d.close();
+  }
+  const mon = join(dir, 'kmon.sock');
+  const out = join(dir, 'qemu.kdump');
+  rmSync(out, { force: true });
+  const q = spawn('qemu-system-aarch64', ['-M', 'virt,iommu=smmuv3', '-m', c.memory, '-nographic', '-S', '-serial', 'none', ...loaders, '-monitor', `unix:${mon},server,nowait`], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const exited = new Promise<void>((res) => q.on('exit', () => res()));
+  for (let t = 0; !existsSync(mon); t++) {
+    if (t > 100) throw new Error('qemu-fixtures: QEMU did not open its monitor');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const sock = createConnection(mon);
+  await new Promise<void>((res, rej) => (sock.on('connect', () => res()), sock.on('error', rej)));
+  sock.on('error', () => {});
+  sock.write(`dump-guest-memory -z ${out}\nquit\n`);
+  await exited;
+  sock.destroy();
+  if (!existsSync(out)) throw new Error('qemu-fixtures: QEMU wrote no kdump file');
+  return readFileSync(out);
+}
+
 // ------------------------------------------------------------------ one fixture
 
 async function make(c: QemuConfig, dirs: Map<string, string>, work: string, out: string, keep: boolean): Promise<void> {
@@ -417,7 +464,9 @@ async function make(c: QemuConfig, dirs: Map<string, string>, work: string, out:
       },
     };
     mkdirSync(out, { recursive: true });
-    writeFileSync(join(out, `${c.name}.core.gz`), gzipSync(cutDown(dump, pages), { level: 9 }));
+    const core = cutDown(dump, pages);
+    writeFileSync(join(out, `${c.name}.core.gz`), gzipSync(core, { level: 9 }));
+    if (c.kdump) writeFileSync(join(out, `${c.name}.qemu-kdump-zlib.flat.gz`), gzipSync(await qemuKdump(c, core, dir), { level: 9 }));
     writeFileSync(join(out, `${c.name}.json.gz`), gzipSync(JSON.stringify(doc, null, 1) + '\n', { level: 9 }));
     console.log(`${c.name}: ${facts.streams.length} streams, ${walks.length} of ${facts.walks.length} walks kept (${doc.counts.walksCurrent} current), ${translations.length} translations, ${pages.size} pages kept`);
   } finally {
@@ -433,8 +482,20 @@ async function main(): Promise<void> {
   const out = resolve(flagValue(argv, '--out') ?? 'test/fixtures/qemu-smmuv3');
   const only = flagValue(argv, '--only');
   const keep = argv.includes('--keep');
+  const chosen = CONFIGS.filter((c) => !only || only.split(',').includes(c.name));
+  if (argv.includes('--kdump-only')) {
+    // Remake only the QEMU-written kdump files, from the cut-down cores already in --out.
+    for (const c of chosen.filter((x) => x.kdump)) {
+      const dir = join(work, c.name);
+      mkdirSync(dir, { recursive: true });
+      const core = gunzipSync(readFileSync(join(out, `${c.name}.core.gz`)));
+      writeFileSync(join(out, `${c.name}.qemu-kdump-zlib.flat.gz`), gzipSync(await qemuKdump(c, core, dir), { level: 9 }));
+      console.log(`${c.name}: ${c.name}.qemu-kdump-zlib.flat.gz`);
+    }
+    return;
+  }
   const dirs = extractDebs(debs, work);
-  for (const c of CONFIGS) if (!only || only.split(',').includes(c.name)) await make(c, dirs, work, out, keep);
+  for (const c of chosen) await make(c, dirs, work, out, keep);
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

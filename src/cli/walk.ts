@@ -383,7 +383,7 @@ export function registerWalk(program: Command, setExit: SetExit): void {
       'list every IOMMU mapping in a memory dump, or explain how one IOVA translates, starting from the\n' +
         'top-level table (--root) or the IOMMU base register value (--root-reg)',
     )
-    .argument('<dump>', 'ELF core (kdump vmcore, QEMU dump-guest-memory), kdump-compressed file, devmem transcript, or raw image (with --base)')
+    .argument('<dump>', 'ELF core (kdump vmcore, QEMU dump-guest-memory), kdump-compressed file (also flattened: makedumpfile -F, QEMU dump-guest-memory -z), devmem transcript, or raw image (with --base)')
     .option('--format <name>', `page-table format: ${formatNames().join(', ') || 'see the registry'}, or auto (chosen from the register's form and the table's contents)`)
     .option('--root <phys>', 'physical address of the top-level table (repeat, in order, for DART TTBRs)', collect((s) => parseAddr(s, '--root')))
     .option('--root-reg <raw>', 'raw base-register value (Rockchip DTE_ADDR, LPAE TTBR, DART TTBR), decoded by the format', collect(parseRegister))

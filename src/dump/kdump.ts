@@ -15,6 +15,9 @@
  *                                  page_flags} per *dumped* frame, in pfn order
  *   then                           page data, compressed per page as the flags say
  *
+ * A file in makedumpfile's flattened format (-F; QEMU < 8.2 dump-guest-memory -z) is read through
+ * its records (flattened.ts) as the file `makedumpfile -R` would rebuild.
+ *
  * Compression flags: 0x1 zlib (node:zlib), 0x2 LZO1X (`makedumpfile -l`, RHEL's default; our own
  * decoder in lzo1x.ts), 0x4 snappy (snappyjs), 0x20 zstd (fzstd); a page with none of them is stored
  * as is (makedumpfile does that when compressing would not make it smaller).
@@ -29,7 +32,8 @@ import snappy from 'snappyjs';
 import { InputError, TWO32, hex } from '../addr.js';
 import { parseNotes } from './elf.js';
 import { lzo1xDecompress } from './lzo1x.js';
-import { DUMP_PAGE, DumpFile, PageCache, PagedDump } from './paged.js';
+import { FlattenedFile } from './flattened.js';
+import { DUMP_PAGE, DumpFile, PageCache, PagedDump, type RandomAccess } from './paged.js';
 import type { DumpKind, DumpNote, DumpSegment } from './types.js';
 
 export const KDUMP_SIGNATURE = 'KDUMP   ';
@@ -158,7 +162,9 @@ export interface KdumpHeaderInfo {
 export class KdumpDump extends PagedDump {
   readonly kind: DumpKind = 'kdump';
   readonly header: KdumpHeaderInfo;
-  private readonly file: DumpFile;
+  private readonly file: RandomAccess;
+  /** The file is in makedumpfile's flattened format (read through its records: flattened.ts). */
+  readonly flattened: boolean;
   private readonly bitmap1: Uint8Array;
   private readonly bitmap2: Uint8Array;
   /** Dumped frames before each 64-byte chunk of bitmap 2 (page_desc index of the chunk's first). */
@@ -173,16 +179,17 @@ export class KdumpDump extends PagedDump {
 
   constructor(path: string, cachePages?: number) {
     super(path, cachePages);
-    this.file = new DumpFile(path);
+    const raw = new DumpFile(path);
+    try {
+      this.flattened = isFlattened(raw.readUpTo(0, 16));
+      this.file = this.flattened ? new FlattenedFile(raw) : raw;
+    } catch (e) {
+      raw.close();
+      throw e;
+    }
     try {
       const f = this.file;
       const head = f.readUpTo(0, DDH64.size);
-      if (isFlattened(head))
-        throw new InputError(
-          "is in makedumpfile's flattened format (-F, for sending over a pipe): rebuild it first with " +
-            '`makedumpfile -R OUTFILE < FILE`',
-          path,
-        );
       if (!isKdump(head))
         throw new InputError(`not a kdump-compressed file: signature is '${sig(head, 8)}', expected 'KDUMP   '`, path);
       if (head.length < DDH64.size)

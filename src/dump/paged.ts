@@ -60,7 +60,18 @@ export class PageCache {
 }
 
 /** A file read at offsets; every short read past the checked size is a bug, not user input. */
-export class DumpFile {
+/** A file read at offsets: a dump file itself, or the file a flattened kdump stands for (flattened.ts). */
+export interface RandomAccess {
+  readonly path: string;
+  readonly size: number;
+  /** Read exactly len bytes at pos (the caller has checked pos+len <= size). */
+  read(pos: number, len: number, into?: Uint8Array, at?: number): Uint8Array;
+  /** Read up to len bytes at pos; returns what the file has. */
+  readUpTo(pos: number, len: number): Uint8Array;
+  close(): void;
+}
+
+export class DumpFile implements RandomAccess {
   readonly fd: number;
   readonly size: number;
   private closed = false;

@@ -3,7 +3,8 @@
  * is not ours: Debian's unmodified arm64 Linux 6.12.117 (4K and 16K pages; 6 GiB and 1 GiB of RAM)
  * under QEMU 7.2 `-M virt,iommu=smmuv3`, with virtio-blk and virtio-net doing DMA through the SMMU,
  * memory dumped with `dump-guest-memory` (test/fixtures/qemu-smmuv3, made by bench/qemu-smmuv3.ts;
- * the core is cut down to the pages the stream table, CDs and tables use).
+ * the core is cut down to the pages the stream table, CDs and tables use). One of them also as QEMU
+ * writes a kdump-compressed file (`dump-guest-memory -z`: the flattened format, zlib pages).
  *
  * From nothing but the SMMU's STRTAB_BASE / STRTAB_BASE_CFG register values (QEMU's trace of the
  * driver's MMIO writes) and a StreamID, the walk must find the STE, CD and TTB0 QEMU's SMMUv3 found,
@@ -11,7 +12,7 @@
  * address QEMU translated to QEMU's answer with its permissions, fault where the kernel has since
  * unmapped the IOVA (the leaf now zero), and list mapping runs that hold every live translation.
  */
-import { readFileSync, readdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -84,12 +85,22 @@ describe('the QEMU fixtures', () => {
       expect(f.translations.length, f.name).toBeGreaterThan(50);
     }
     expect(new Set(fixtures.flatMap((f) => f.streams.map((s) => s.granuleShift)))).toEqual(new Set([12, 14]));
+    expect(dumps.length).toBe(4);
   });
 });
 
-describe.each(fixtures.map((f) => [f.name, f] as const))('walk on QEMU %s', (name, f) => {
-  const core = join(tmp, `${name}.core`);
-  writeFileSync(core, gunzipSync(readFileSync(join(DIR, `${name}.core.gz`))));
+/**
+ * Each fixture's dump: the ELF core, and where the fixture has one, the same pages as QEMU itself
+ * wrote them with `dump-guest-memory -z` (makedumpfile's flattened format, zlib pages).
+ */
+const dumps = fixtures.flatMap((f) => [
+  [`${f.name} (ELF core)`, f, `${f.name}.core.gz`] as const,
+  ...(existsSync(join(DIR, `${f.name}.qemu-kdump-zlib.flat.gz`)) ? [[`${f.name} (QEMU kdump-zlib, flattened)`, f, `${f.name}.qemu-kdump-zlib.flat.gz`] as const] : []),
+]);
+
+describe.each(dumps)('walk on QEMU %s', (name, f, file) => {
+  const core = join(tmp, file.replace(/\.gz$/, ''));
+  writeFileSync(core, gunzipSync(readFileSync(join(DIR, file))));
 
   describe.each(f.streams.map((s) => [s.sid, s] as const))('StreamID %i', (sid, s) => {
     const base = ['walk', core, '--smmu-strtab', f.registers.STRTAB_BASE, '--strtab-cfg', f.registers.STRTAB_BASE_CFG, '--sid', String(sid), '--json'];
