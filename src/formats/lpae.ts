@@ -1316,7 +1316,9 @@ function describeLpae(geo: Geometry, level: number, lo: number, hi: number): Ent
     const [rl, rh] = reservedMasks(geo, 'table', level);
     address = geo.addrOf(lo & ~rl, hi & ~rh);
     reservedBitsSet = (lo & rl) !== 0 || (hi & rh) !== 0;
-    fields.push([`next-level table address (bits 47:${geo.g64k ? 16 : 12}${geo.g64k ? ', 51:48 in 15:12' : ''})`, hex(address)]);
+    // The field starts at the granule: 4K bits 47:12; 16K 47:14 (13:12 RES0); 64K 47:16, PA 51:48 in 15:12.
+    const from = Math.log2(geo.granule);
+    fields.push([`next-level table address (bits 47:${from}${geo.g64k ? ', 51:48 in 15:12' : from > 12 ? `; ${from - 1}:12 RES0` : ''})`, hex(address)]);
     fields.push(['bits 11:2 (ignored in a table descriptor)', hex((lo >>> 2) & 0x3ff)]);
     fields.push(['bits 50:48 (RES0)', hex((hi >>> 16) & 7)]);
     fields.push(['bit 55 (software: SW_SYNC, entry cleaned to memory for a non-coherent walker)', String((hi >>> 23) & 1)]);

@@ -432,4 +432,15 @@ describe('base registers and words', () => {
     expect(s1.describeEntry(1, 0x0000_0002, 0, cfg)).toMatchObject({ valid: false, kind: 'bogus' });
     expect(s1.describeEntry(1, 0x8000_1003, 0x0080_0008, cfg)).toMatchObject({ kind: 'table', address: 0x8_8000_1000 });
   });
+
+  it("names a table descriptor's address field by granule: 4K 47:12, 16K 47:14 with 13:12 RES0, 64K 47:16", () => {
+    const field = (granule: number, lo: number) => {
+      const d = s1.describeEntry(2, lo, 0x1, s1.resolveConfig({ granule }));
+      return [d.fields.find(([k]) => k.startsWith('next-level table address')), d.address, d.reservedBitsSet];
+    };
+    expect(field(4096, 0x1000_1003)).toEqual([['next-level table address (bits 47:12)', '0x110001000'], 0x1_1000_1000, false]);
+    // 16K: bit 12 is RES0 in a table descriptor (the hardware ignores it; QEMU's SMMUv3 reads 47:14 too).
+    expect(field(16384, 0x1000_1003)).toEqual([['next-level table address (bits 47:14; 13:12 RES0)', '0x110000000'], 0x1_1000_0000, true]);
+    expect(field(65536, 0x1001_0003)).toEqual([['next-level table address (bits 47:16, 51:48 in 15:12)', '0x110010000'], 0x1_1001_0000, false]);
+  });
 });
