@@ -105,6 +105,31 @@ function prepare(opts: WalkOptions, lookup: (name: string) => PageTableFormat): 
   return { fmt, cfg, roots, rootNote };
 }
 
+/**
+ * A table listed with the default granule that holds nothing, and no problem either, is often a
+ * table of another granule read wrongly (a 16K table's entries sit where a 4K walk never looks): say
+ * which other granules the format takes would list mappings from the same root, without problems.
+ */
+function otherGranules(p: Prepared, dump: Dump, opts: WalkOptions, lookup: (name: string) => PageTableFormat): string[] {
+  const hints: string[] = [];
+  for (const g of [4096, 16384, 65536]) {
+    if (g === p.cfg.granule) continue;
+    let q: Prepared;
+    try {
+      q = prepare({ ...opts, granule: g }, lookup);
+    } catch {
+      continue; // a granule this format does not have
+    }
+    const en = q.fmt.enumerate(dump, { roots: q.roots, cfg: q.cfg });
+    if (en.mappings.length && !en.problems.length)
+      hints.push(
+        `read with granule ${g / 1024}K (--granule ${g / 1024}K) the same root lists ${en.mappings.length} run(s) without problems; ` +
+          `this walk used ${p.cfg.granule / 1024}K, the format's default`,
+      );
+  }
+  return hints;
+}
+
 /** Problems the dump alone can see: a root that is not in the dump at all. */
 function rootProblems(p: Prepared, dump: Dump, already: WalkProblem[]): WalkProblem[] {
   const out: WalkProblem[] = [];
@@ -349,6 +374,8 @@ export function runWalk(
     };
     const missing = dump.kind === 'devmem' ? dump.missingReads() : [];
     if (dump.kind === 'devmem') json.missing = missingJson(missing);
+    const hints = en.mappings.length === 0 && !problems.length && opts.granule === undefined && !start ? otherGranules(p, dump, opts, lookup) : [];
+    if (hints.length) json.hints = hints;
     if (en.mappings.length === 0) out.push('no mappings\n');
     else {
       const total = en.mappings.reduce((s, m) => s + m.size, 0);
@@ -360,6 +387,7 @@ export function runWalk(
       );
       out.push(`${en.mappings.length} run(s), ${hex(total)} bytes mapped\n`);
     }
+    for (const h of hints) out.push(`hint: ${h}\n`);
     if (problems.length) {
       out.push(`problems (${problems.length}):\n`);
       out.push(
@@ -429,8 +457,9 @@ JSON: {"format","root","roots","mappings":[{"iova","phys","size","prot","protNam
 or {"format","root","roots","translations":[{"iova","phys","prot","fault","steps":[{"level","tableAddr",
 "index","entryAddr","entry","kind"}]}]}; "fault" is null or one of translation, permission, address-size,
 outside-ias, reserved, loop, bus, outside-dump (the dump lacks bytes the walk needs: a page it left out,
-or no RAM there). Exit 0 when the walk ran (problems are findings), 2 for bad options or an unreadable
-dump.`,
+or no RAM there). A listing that finds nothing with the default granule says, as "hint" lines (JSON
+"hints"), which --granule would list mappings from the same root. Exit 0 when the walk ran (problems
+are findings), 2 for bad options or an unreadable dump.`,
     )
     .action((dump: string, o: Record<string, unknown>) => {
       const opts: WalkOptions = {

@@ -155,6 +155,22 @@ describe.each(dumps)('walk on QEMU %s', (name, f, file) => {
       });
     });
 
+    it('from TTB0 alone, a listing with the default 4K granule hints at the granule that lists the mappings', async () => {
+      const r = await cli(['walk', core, '--format', 'arm-64-lpae-s1', '--root', s.ttb0, '--json']);
+      expect(r.code, r.err).toBe(0);
+      const out = JSON.parse(r.out) as { mappings: unknown[]; hints?: string[] };
+      if (s.granuleShift === 12) {
+        expect(out.mappings.length).toBeGreaterThan(0);
+        expect(out.hints).toBeUndefined();
+      } else {
+        expect(out.mappings).toEqual([]);
+        expect(out.hints).toEqual([expect.stringMatching(/^read with granule 16K \(--granule 16K\) the same root lists \d+ run\(s\) without problems/)]);
+        const g = JSON.parse((await cli(['walk', core, '--format', 'arm-64-lpae-s1', '--root', s.ttb0, '--granule', '16K', '--json'])).out) as { mappings: unknown[]; hints?: string[] };
+        expect(g.mappings.length).toBeGreaterThan(0);
+        expect(g.hints).toBeUndefined();
+      }
+    });
+
     it('lists mapping runs that hold every live translation', async () => {
       const maps = (await run([])).mappings!;
       for (const q of translations) {
