@@ -17,7 +17,7 @@ for d in /sys/kernel/iommu_groups/*/devices/*; do echo "IOMMU-LAB group $d $(cat
 dd if=/dev/vda of=/dev/null bs=64k count=64 2>&1
 ip link set eth0 up
 ip addr add 10.0.2.15/24 dev eth0
-ping -c 3 -W 1 10.0.2.2 2>&1 | tail -2
+ping -c 24 -i 0.1 -s 1400 -W 1 10.0.2.2 2>&1 | tail -2
 dd if=/dev/vda of=/dev/null bs=4k skip=100 count=50 2>&1 | tail -1
 sleep 2
 echo IOMMU-LAB-READY
