@@ -43,8 +43,6 @@ export class FlattenedFile implements RandomAccess {
   readonly path: string;
   /** Size of the rebuilt file: the end of the last byte any record writes. */
   readonly size: number;
-  /** How many data records the file has. */
-  readonly records: number;
   private readonly raw: DumpFile;
   private readonly pieces: Piece[];
 
@@ -89,7 +87,6 @@ export class FlattenedFile implements RandomAccess {
       throw new InputError(`flattened format: a record header at file offset ${hex(pos)} is cut off by the end of the file`, raw.path);
     // A stream cut exactly between records (no end marker) is read as far as it goes: what it lacks
     // then shows as missing pages, as in a rebuilt file of the same records.
-    this.records = recs.length;
     this.pieces = resolve(recs);
     this.size = this.pieces.length ? this.pieces[this.pieces.length - 1].hi : 0;
   }
@@ -117,7 +114,8 @@ export class FlattenedFile implements RandomAccess {
   }
 
   readUpTo(pos: number, len: number): Uint8Array {
-    return this.read(pos, Math.max(0, Math.min(len, this.size - pos)));
+    const n = Math.max(0, Math.min(len, this.size - pos));
+    return n === 0 ? new Uint8Array(0) : this.read(pos, n);
   }
 
   close(): void {
