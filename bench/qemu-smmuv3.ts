@@ -326,6 +326,21 @@ function buildInitrd(c: QemuConfig, dirs: Map<string, string>, initScript: Uint8
   return gzipSync(cpioNewc(entries));
 }
 
+/**
+ * Types `commands` and then `quit` at QEMU's human monitor (a Unix socket), and waits for QEMU to
+ * exit: the monitor runs them in order, each to its end (`dump-guest-memory` without -d finishes
+ * before `quit` is read).
+ */
+async function monitor<T>(path: string, commands: string[], exited: Promise<T>): Promise<T> {
+  const sock = createConnection(path);
+  await new Promise<void>((res, rej) => (sock.on('connect', () => res()), sock.on('error', rej)));
+  sock.on('error', () => {});
+  sock.write([...commands, 'quit'].map((c) => c + '\n').join(''));
+  const code = await exited;
+  sock.destroy();
+  return code;
+}
+
 /** Boots the guest, waits for READY, stops it and dumps its memory to dir/dump.elf. */
 async function bootAndDump(c: QemuConfig, dirs: Map<string, string>, dir: string, initrd: string): Promise<void> {
   const kernel = join(dirs.get(c.kernelDeb)!, 'boot', `vmlinuz-${KVER}-${c.flavour}`);
@@ -351,12 +366,7 @@ async function bootAndDump(c: QemuConfig, dirs: Map<string, string>, dir: string
     }
     await new Promise((r) => setTimeout(r, 500));
   }
-  const sock = createConnection(mon);
-  await new Promise<void>((res, rej) => (sock.on('connect', () => res()), sock.on('error', rej)));
-  sock.on('error', () => {});
-  sock.write(`stop\ndump-guest-memory ${join(dir, 'dump.elf')}\nquit\n`);
-  const code = await exited;
-  sock.destroy();
+  const code = await monitor(mon, ['stop', `dump-guest-memory ${join(dir, 'dump.elf')}`], exited);
   if (!existsSync(join(dir, 'dump.elf'))) throw new Error(`qemu-fixtures: ${c.name}: QEMU exited (${code}) without a dump`);
 }
 
@@ -384,17 +394,12 @@ async function qemuKdump(c: QemuConfig, core: Uint8Array, dir: string): Promise<
   const out = join(dir, 'qemu.kdump');
   rmSync(out, { force: true });
   const q = spawn('qemu-system-aarch64', ['-M', 'virt,iommu=smmuv3', '-m', c.memory, '-nographic', '-S', '-serial', 'none', ...loaders, '-monitor', `unix:${mon},server,nowait`], { stdio: ['ignore', 'ignore', 'inherit'] });
-  const exited = new Promise<void>((res) => q.on('exit', () => res()));
+  const exited = new Promise<number | null>((res) => q.on('exit', (code) => res(code)));
   for (let t = 0; !existsSync(mon); t++) {
     if (t > 100) throw new Error('qemu-fixtures: QEMU did not open its monitor');
     await new Promise((r) => setTimeout(r, 100));
   }
-  const sock = createConnection(mon);
-  await new Promise<void>((res, rej) => (sock.on('connect', () => res()), sock.on('error', rej)));
-  sock.on('error', () => {});
-  sock.write(`dump-guest-memory -z ${out}\nquit\n`);
-  await exited;
-  sock.destroy();
+  await monitor(mon, [`dump-guest-memory -z ${out}`], exited);
   if (!existsSync(out)) throw new Error('qemu-fixtures: QEMU wrote no kdump file');
   return readFileSync(out);
 }
