@@ -61,12 +61,15 @@ export interface QemuConfig {
    * for a small RAM, since QEMU writes a page descriptor for every page of RAM.
    */
   kdump?: boolean;
+  /** Extra kernel command line (e.g. iommu.passthrough=1: identity domains, bypass STEs). */
+  cmdline?: string;
 }
 
 export const CONFIGS: QemuConfig[] = [
   { name: 'arm64-4k-6g', kernelDeb: 'linux-image-6.12.117+deb12-arm64-unsigned', flavour: 'arm64', memory: '6G' },
   { name: 'arm64-16k-6g', kernelDeb: 'linux-image-6.12.117+deb12-arm64-16k-unsigned', flavour: 'arm64-16k', memory: '6G' },
   { name: 'arm64-4k-1g', kernelDeb: 'linux-image-6.12.117+deb12-arm64-unsigned', flavour: 'arm64', memory: '1G', kdump: true },
+  { name: 'arm64-4k-1g-passthrough', kernelDeb: 'linux-image-6.12.117+deb12-arm64-unsigned', flavour: 'arm64', memory: '1G', cmdline: 'iommu.passthrough=1' },
 ];
 
 /** Modules /init loads, in order (paths under lib/modules/VER/kernel, .ko.xz in the package). */
@@ -143,10 +146,20 @@ export interface StreamInfo {
   ttb0: string;
   granuleShift: number;
 }
+/** A StreamID whose STE QEMU found to be bypass (STE.Config 0b100: an identity domain). */
+export interface BypassStream {
+  sid: number;
+  l1ptr: string | null;
+  l2ptr: string | null;
+  ste: string;
+  /** Addresses QEMU passed through untranslated, the last few. */
+  iovas: string[];
+}
 export interface TraceFacts {
   strtabBase: string;
   strtabBaseCfg: string;
   streams: StreamInfo[];
+  bypass: BypassStream[];
   walks: Walk[];
   translations: Translation[];
 }
@@ -158,6 +171,7 @@ export function parseTrace(text: string): TraceFacts {
   let strtabBase = '';
   let strtabBaseCfg = '';
   const streams = new Map<number, StreamInfo>();
+  const bypass = new Map<number, BypassStream>();
   const walks: Walk[] = [];
   const translations: Translation[] = [];
   let cur: Partial<StreamInfo> & { sid?: number } = {};
@@ -207,13 +221,23 @@ export function parseTrace(text: string): TraceFacts {
       if (done) walks.push({ sid, ...done, at: translations.length });
       done = null;
       translations.push({ sid, iova: hexOf(m[2]), translated: hexOf(m[3]), perm: Number(m[4]) });
+    } else if ((m = f(/^smmuv3_translate_bypass \S+ sid=(0x[0-9a-f]+) STE bypass iova:(0x[0-9a-f]+)/))) {
+      const sid = Number(m[1]);
+      let b = bypass.get(sid);
+      if (b === undefined && cur.sid === sid && cur.ste !== undefined) {
+        b = { sid, l1ptr: cur.l1ptr ?? null, l2ptr: cur.l2ptr ?? null, ste: cur.ste, iovas: [] };
+        bypass.set(sid, b);
+      }
+      if (b !== undefined && !b.iovas.includes(hexOf(m[2]))) b.iovas = [...b.iovas, hexOf(m[2])].slice(-8);
+      done = null;
+      pending = null;
     } else if (f(/^smmuv3_(record_event|translate_(abort|bypass|disable))/)) {
       done = null;
       pending = null;
     }
   }
   if (!strtabBase || !strtabBaseCfg) throw new Error('qemu-fixtures: the trace has no STRTAB_BASE / STRTAB_BASE_CFG write');
-  return { strtabBase, strtabBaseCfg, streams: [...streams.values()], walks, translations };
+  return { strtabBase, strtabBaseCfg, streams: [...streams.values()], bypass: [...bypass.values()], walks, translations };
 }
 
 // ------------------------------------------------------------------ the dump
@@ -348,7 +372,7 @@ async function bootAndDump(c: QemuConfig, dirs: Map<string, string>, dir: string
   const mon = join(dir, 'mon.sock');
   const args = [
     '-M', 'virt,iommu=smmuv3,gic-version=3', '-cpu', 'max,pauth-impdef=on', '-smp', '1', '-m', c.memory,
-    '-nographic', '-kernel', kernel, '-initrd', initrd, '-append', 'console=ttyAMA0 quiet loglevel=4',
+    '-nographic', '-kernel', kernel, '-initrd', initrd, '-append', `console=ttyAMA0 quiet loglevel=4${c.cmdline ? ' ' + c.cmdline : ''}`,
     '-device', 'virtio-blk-pci,drive=d0,iommu_platform=on,disable-legacy=on',
     '-drive', `if=none,id=d0,file=${join(dir, 'disk.img')},format=raw,readonly=on`,
     '-netdev', 'user,id=n0,restrict=on', '-device', 'virtio-net-pci,netdev=n0,iommu_platform=on,disable-legacy=on',
@@ -439,6 +463,7 @@ async function make(c: QemuConfig, dirs: Map<string, string>, work: string, out:
     const pages = new Set<number>();
     const page = (a: string | null) => a !== null && pages.add(Math.floor(Number(a) / 4096) * 4096);
     page(hexOf(String(BigInt(facts.strtabBase) & 0xffffffffffc0n)));
+    for (const b of facts.bypass) [b.l1ptr, b.l2ptr, b.ste].forEach(page);
     for (const s of facts.streams) {
       [s.l1ptr, s.l2ptr, s.ste, s.cd].forEach(page);
       for (const p of tablePages(dump, s)) pages.add(p);
@@ -457,6 +482,7 @@ async function make(c: QemuConfig, dirs: Map<string, string>, work: string, out:
       },
       registers: { STRTAB_BASE: facts.strtabBase, STRTAB_BASE_CFG: facts.strtabBaseCfg },
       streams: facts.streams,
+      bypass: facts.bypass,
       walks: walks.map(({ at: _at, ...w }) => w),
       translations,
       counts: {
@@ -473,7 +499,7 @@ async function make(c: QemuConfig, dirs: Map<string, string>, work: string, out:
     writeFileSync(join(out, `${c.name}.core.gz`), gzipSync(core, { level: 9 }));
     if (c.kdump) writeFileSync(join(out, `${c.name}.qemu-kdump-zlib.flat.gz`), gzipSync(await qemuKdump(c, core, dir), { level: 9 }));
     writeFileSync(join(out, `${c.name}.json.gz`), gzipSync(JSON.stringify(doc, null, 1) + '\n', { level: 9 }));
-    console.log(`${c.name}: ${facts.streams.length} streams, ${walks.length} of ${facts.walks.length} walks kept (${doc.counts.walksCurrent} current), ${translations.length} translations, ${pages.size} pages kept`);
+    console.log(`${c.name}: ${facts.streams.length} streams, ${facts.bypass.length} bypass, ${walks.length} of ${facts.walks.length} walks kept (${doc.counts.walksCurrent} current), ${translations.length} translations, ${pages.size} pages kept`);
   } finally {
     dump.close();
     if (!keep) rmSync(join(dir, 'dump.elf'), { force: true });

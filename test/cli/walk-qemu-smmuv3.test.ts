@@ -42,6 +42,8 @@ interface QemuFixture {
   name: string;
   registers: { STRTAB_BASE: string; STRTAB_BASE_CFG: string };
   streams: { sid: number; ste: string; cd: string; ttb0: string; tsz: number; oas: number; granuleShift: number }[];
+  /** StreamIDs QEMU found bypass STEs for (iommu.passthrough=1), with addresses it passed through. */
+  bypass?: { sid: number; ste: string; iovas: string[] }[];
   walks: QemuWalk[];
   translations: { sid: number; iova: string; translated: string; perm: number }[];
 }
@@ -63,7 +65,7 @@ interface OurTranslation {
 interface OurWalk {
   format: string;
   root: string;
-  smmu: { steps: { what: string; addr: string | null }[]; outcome: { kind: string; granule: number; ias: number; oas: number; root: string } };
+  smmu: { steps: { what: string; addr: string | null }[]; outcome: { kind: string; granule?: number; ias?: number; oas?: number; root?: string } };
   translations?: OurTranslation[];
   mappings?: { iova: string; phys: string; size: string }[];
 }
@@ -77,15 +79,16 @@ const big = (s: string) => BigInt(s);
 
 describe('the QEMU fixtures', () => {
   it('are there, with walks of live and of since-unmapped IOVAs for both granules', () => {
-    expect(fixtures.map((f) => f.name).sort()).toEqual(['arm64-16k-6g', 'arm64-4k-1g', 'arm64-4k-6g']);
-    for (const f of fixtures) {
+    expect(fixtures.map((f) => f.name).sort()).toEqual(['arm64-16k-6g', 'arm64-4k-1g', 'arm64-4k-1g-passthrough', 'arm64-4k-6g']);
+    for (const f of fixtures.filter((x) => x.streams.length)) {
       expect(f.schema).toBe('iommu-lab-qemu-smmuv3/1');
       expect(f.walks.filter((w) => w.now === 'current').length, f.name).toBeGreaterThan(3);
       expect(f.walks.filter((w) => w.now === 'unmapped').length, f.name).toBeGreaterThan(20);
       expect(f.translations.length, f.name).toBeGreaterThan(50);
     }
     expect(new Set(fixtures.flatMap((f) => f.streams.map((s) => s.granuleShift)))).toEqual(new Set([12, 14]));
-    expect(dumps.length).toBe(4);
+    expect(dumps.length).toBe(5);
+    expect(fixtures.find((f) => f.name === 'arm64-4k-1g-passthrough')!.bypass!.map((b) => b.sid)).toEqual([8, 16]);
   });
 });
 
@@ -101,6 +104,19 @@ const dumps = fixtures.flatMap((f) => [
 describe.each(dumps)('walk on QEMU %s', (name, f, file) => {
   const core = join(tmp, file.replace(/\.gz$/, ''));
   writeFileSync(core, gunzipSync(readFileSync(join(DIR, file))));
+
+  // iommu.passthrough=1: identity domains, for which Linux writes bypass STEs.
+  describe.each((f.bypass ?? []).map((b) => [b.sid, b] as const))('StreamID %i (bypass)', (sid, b) => {
+    it("finds QEMU's bypass STE and passes QEMU's addresses through", async () => {
+      const args = ['walk', core, '--smmu-strtab', f.registers.STRTAB_BASE, '--strtab-cfg', f.registers.STRTAB_BASE_CFG, '--sid', String(sid), '--json'];
+      const r = await cli([...args, ...b.iovas.flatMap((i) => ['--iova', i])]);
+      expect(r.code, r.err).toBe(0);
+      const out = JSON.parse(r.out) as OurWalk;
+      expect(out.smmu.steps.map((x) => x.addr)).toContain(b.ste);
+      expect(out.smmu.outcome.kind).toBe('bypass');
+      expect(out.translations!.map((t) => [t.iova, t.phys, t.fault])).toEqual(b.iovas.map((i) => [i, i, null]));
+    });
+  });
 
   describe.each(f.streams.map((s) => [s.sid, s] as const))('StreamID %i', (sid, s) => {
     const base = ['walk', core, '--smmu-strtab', f.registers.STRTAB_BASE, '--strtab-cfg', f.registers.STRTAB_BASE_CFG, '--sid', String(sid), '--json'];
