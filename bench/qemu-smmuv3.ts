@@ -25,12 +25,15 @@
  *    STEs and CDs it read) and the pages of every table reachable from each context descriptor's TTB0
  *    (found by a plain descriptor crawl here, not by our walker), and <out>/<name>.json.gz, QEMU's
  *    answers (schema iommu-lab-qemu-smmuv3/1, test/fixtures/qemu-smmuv3/README.md);
+ * A `crash` config instead has the guest load a crash kernel (kexec -p) and panic once READY; the
+ * crash kernel saves /proc/vmcore - the real kdump artefact - to a second disk, and the fixture is
+ * that vmcore with every byte outside the kept pages zeroed, stored sparse (sparseVmcore).
  * 6. for a config with `kdump`, has QEMU write the cut-down core's pages as a kdump-compressed file
  *    too (qemuKdump): <out>/<name>.qemu-kdump-zlib.flat.gz. `--kdump-only` remakes just those from
  *    the cores already in --out.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -47,7 +50,32 @@ const DEBS = {
   'linux-image-6.12.117+deb12-arm64-unsigned': 'the 4K-page arm64 kernel',
   'linux-image-6.12.117+deb12-arm64-16k-unsigned': 'the 16K-page arm64 kernel',
   'busybox-static': 'the guest shell (a static arm64 busybox)',
+  'kexec-tools': 'kexec, to load the crash kernel of a kdump fixture',
+  libc6: "kexec's C library",
+  zlib1g: "kexec's zlib",
+  'libxenmisc4.17': "kexec's libxenctrl (Debian builds it with Xen support)",
+  libxentoollog1: 'a library libxenctrl needs',
+  libxencall1: 'a library libxenctrl needs',
+  libxenevtchn1: 'a library libxenctrl needs',
+  libxengnttab1: 'a library libxenctrl needs',
+  libxenforeignmemory1: 'a library libxenctrl needs',
+  libxendevicemodel1: 'a library libxenctrl needs',
+  libxentoolcore1: 'a library the Xen libraries need',
 };
+/** The shared objects kexec loads, by file name (looked up in the extracted packages). */
+const KEXEC_LIBS = [
+  'ld-linux-aarch64.so.1',
+  'libc.so.6',
+  'libz.so.1',
+  'libxenctrl.so.4.17',
+  'libxentoollog.so.1',
+  'libxencall.so.1',
+  'libxenevtchn.so.1',
+  'libxengnttab.so.1',
+  'libxenforeignmemory.so.1',
+  'libxendevicemodel.so.1',
+  'libxentoolcore.so.1',
+];
 
 export interface QemuConfig {
   name: string;
@@ -63,6 +91,11 @@ export interface QemuConfig {
   kdump?: boolean;
   /** Extra kernel command line (e.g. iommu.passthrough=1: identity domains, bypass STEs). */
   cmdline?: string;
+  /**
+   * A kdump fixture: the dump is the /proc/vmcore a crash kernel (loaded with kexec -p, booted by a
+   * panic) saves, not QEMU's dump-guest-memory; stored as a sparse file (crashDump, sparseVmcore).
+   */
+  crash?: boolean;
 }
 
 export const CONFIGS: QemuConfig[] = [
@@ -70,6 +103,7 @@ export const CONFIGS: QemuConfig[] = [
   { name: 'arm64-16k-6g', kernelDeb: 'linux-image-6.12.117+deb12-arm64-16k-unsigned', flavour: 'arm64-16k', memory: '6G' },
   { name: 'arm64-4k-1g', kernelDeb: 'linux-image-6.12.117+deb12-arm64-unsigned', flavour: 'arm64', memory: '1G', kdump: true },
   { name: 'arm64-4k-1g-passthrough', kernelDeb: 'linux-image-6.12.117+deb12-arm64-unsigned', flavour: 'arm64', memory: '1G', cmdline: 'iommu.passthrough=1' },
+  { name: 'arm64-4k-512m-kdump', kernelDeb: 'linux-image-6.12.117+deb12-arm64-unsigned', flavour: 'arm64', memory: '512M', cmdline: 'crashkernel=192M panic=1', crash: true },
 ];
 
 /** Modules /init loads, in order (paths under lib/modules/VER/kernel, .ko.xz in the package). */
@@ -181,6 +215,9 @@ export function parseTrace(text: string): TraceFacts {
     const f = (re: RegExp): RegExpMatchArray | null => line.match(re);
     let m: RegExpMatchArray | null;
     if ((m = f(/^smmuv3_write_mmio addr: (0x[0-9a-f]+) val:(0x[0-9a-f]+)/))) {
+      // A second STRTAB_BASE write is a second kernel (the kdump kernel) taking the SMMU over: the
+      // dump is of the first one's memory, so its trace ends here.
+      if (m[1] === '0x80' && strtabBase) break;
       if (m[1] === '0x80') strtabBase = hexOf(m[2]);
       if (m[1] === '0x88') strtabBaseCfg = hexOf(m[2]);
     } else if ((m = f(/^smmuv3_find_ste sid=(0x[0-9a-f]+)/))) {
@@ -304,6 +341,40 @@ function cutDown(dump: Dump, pages: Set<number>): Uint8Array {
   return buildElfCore({ loads, machine: 183 });
 }
 
+/** A file as its length and the byte runs that are not zero (test/fixtures/qemu-smmuv3/README.md). */
+export interface SparseFile {
+  schema: 'iommu-lab-sparse-file/1';
+  size: number;
+  chunks: { offset: number; base64: string }[];
+}
+
+/**
+ * A vmcore kept whole in its layout but not in its contents: the ELF header, program headers and
+ * notes as they are, and of the memory only `pages` - at every file offset where a PT_LOAD holds
+ * them (the kernel-text PT_LOAD repeats part of RAM) - everything else zero.
+ */
+function sparseVmcore(path: string, pages: Set<number>): SparseFile {
+  const file = readFileSync(path);
+  const dv = new DataView(file.buffer, file.byteOffset, file.byteLength);
+  const phoff = Number(dv.getBigUint64(0x20, true));
+  const phnum = dv.getUint16(0x38, true);
+  const loads: { offset: number; paddr: number; filesz: number }[] = [];
+  for (let i = 0; i < phnum; i++) {
+    const o = phoff + i * 56;
+    if (dv.getUint32(o, true) !== 1) continue;
+    loads.push({ offset: Number(dv.getBigUint64(o + 8, true)), paddr: Number(dv.getBigUint64(o + 24, true)), filesz: Number(dv.getBigUint64(o + 32, true)) });
+  }
+  const headEnd = Math.min(...loads.map((l) => l.offset));
+  const chunks = [{ offset: 0, base64: file.subarray(0, headEnd).toString('base64') }];
+  for (const p of [...pages].sort((a, b) => a - b))
+    for (const l of loads)
+      if (p >= l.paddr && p + 4096 <= l.paddr + l.filesz) {
+        const at = l.offset + (p - l.paddr);
+        chunks.push({ offset: at, base64: file.subarray(at, at + 4096).toString('base64') });
+      }
+  return { schema: 'iommu-lab-sparse-file/1', size: file.length, chunks };
+}
+
 // ------------------------------------------------------------------ booting the guest
 
 function run(cmd: string, args: string[], opts: { cwd?: string } = {}): string {
@@ -347,6 +418,25 @@ function buildInitrd(c: QemuConfig, dirs: Map<string, string>, initScript: Uint8
     const ko = execFileSync('xz', ['-dc', join(modDir, m + '.ko.xz')], { maxBuffer: 1 << 28 });
     entries.push({ name: m.split('/').pop() + '.ko', mode: 0o100644, data: ko });
   }
+  if (c.crash) {
+    // The crash kernel (the same image), its own small initramfs, and kexec with its libraries.
+    const crashInit = readFileSync(resolve(fileURLToPath(new URL('.', import.meta.url)), '../../bench/qemu/init-crash.sh'));
+    const crash = cpioNewc([
+      ...entries.filter((e) => e.mode === 0o40755 || e.name === 'bin/busybox' || e.name === 'virtio_blk.ko'),
+      { name: 'init', mode: 0o100755, data: crashInit },
+    ]);
+    entries.push({ name: 'crash.gz', mode: 0o100644, data: gzipSync(crash) });
+    entries.push({ name: 'vmlinuz', mode: 0o100644, data: readFileSync(join(kdir, 'boot', `vmlinuz-${KVER}-${c.flavour}`)) });
+    entries.push({ name: 'sbin', mode: 0o40755 }, { name: 'lib', mode: 0o40755 }, { name: 'lib/aarch64-linux-gnu', mode: 0o40755 });
+    entries.push({ name: 'sbin/kexec', mode: 0o100755, data: readFileSync(join(dirs.get('kexec-tools')!, 'sbin/kexec')) });
+    for (const lib of KEXEC_LIBS) {
+      const found = [...dirs.values()]
+        .flatMap((d) => ['lib', 'usr/lib', 'lib/aarch64-linux-gnu', 'usr/lib/aarch64-linux-gnu'].map((sub) => join(d, sub, lib)))
+        .find((f) => existsSync(f));
+      if (found === undefined) throw new Error(`qemu-fixtures: ${lib} is in none of the packages`);
+      entries.push({ name: lib.startsWith('ld-') ? `lib/${lib}` : `lib/aarch64-linux-gnu/${lib}`, mode: 0o100755, data: readFileSync(found) });
+    }
+  }
   return gzipSync(cpioNewc(entries));
 }
 
@@ -376,12 +466,27 @@ async function bootAndDump(c: QemuConfig, dirs: Map<string, string>, dir: string
     '-device', 'virtio-blk-pci,drive=d0,iommu_platform=on,disable-legacy=on',
     '-drive', `if=none,id=d0,file=${join(dir, 'disk.img')},format=raw,readonly=on`,
     '-netdev', 'user,id=n0,restrict=on', '-device', 'virtio-net-pci,netdev=n0,iommu_platform=on,disable-legacy=on',
+    // A kdump fixture: the crash kernel writes /proc/vmcore to this disk (/dev/vdb).
+    ...(c.crash ? ['-no-reboot', '-device', 'virtio-blk-pci,drive=d1,iommu_platform=on,disable-legacy=on', '-drive', `if=none,id=d1,file=${join(dir, 'vmcore.img')},format=raw`] : []),
     ...TRACE_EVENTS.flatMap((e) => ['-trace', e]), '-D', join(dir, 'trace.log'),
     '-monitor', `unix:${mon},server,nowait`, '-serial', `file:${join(dir, 'console.log')}`,
   ];
+  if (c.crash) writeFileSync(join(dir, 'vmcore.img'), '');
+  if (c.crash) execFileSync('truncate', ['-s', '2G', join(dir, 'vmcore.img')]);
   const q = spawn('qemu-system-aarch64', args, { stdio: ['ignore', 'ignore', 'inherit'] });
   const exited = new Promise<number | null>((res) => q.on('exit', (code) => res(code)));
   const console_ = join(dir, 'console.log');
+  if (c.crash) {
+    // The guest panics once READY; the crash kernel saves the vmcore and powers off (-no-reboot).
+    const timer = setTimeout(() => q.kill(), 900_000);
+    await exited;
+    clearTimeout(timer);
+    const saved = /IOMMU-LAB-SAVED (\d+)/.exec(existsSync(console_) ? readFileSync(console_, 'utf8') : '');
+    if (!saved) throw new Error(`qemu-fixtures: ${c.name}: the crash kernel saved no vmcore; console:\n${existsSync(console_) ? readFileSync(console_, 'utf8') : ''}`);
+    execFileSync('truncate', ['-s', saved[1], join(dir, 'vmcore.img')]);
+    renameSync(join(dir, 'vmcore.img'), join(dir, 'dump.elf'));
+    return;
+  }
   for (let t = 0; ; t++) {
     if (existsSync(console_) && readFileSync(console_, 'utf8').includes('IOMMU-LAB-READY')) break;
     if (t > 600 || q.exitCode !== null) {
@@ -479,6 +584,10 @@ async function make(c: QemuConfig, dirs: Map<string, string>, work: string, out:
         memory: c.memory,
         devices: 'virtio-blk-pci and virtio-net-pci, iommu_platform=on, disable-legacy=on',
         guest: 'bench/qemu/init.sh',
+        ...(c.cmdline ? { cmdline: c.cmdline } : {}),
+        dump: c.crash
+          ? "/proc/vmcore as the kdump kernel (kexec -p, after echo c > /proc/sysrq-trigger) read it: bench/qemu/init-crash.sh"
+          : 'dump-guest-memory, the machine stopped',
       },
       registers: { STRTAB_BASE: facts.strtabBase, STRTAB_BASE_CFG: facts.strtabBaseCfg },
       streams: facts.streams,
@@ -495,6 +604,13 @@ async function make(c: QemuConfig, dirs: Map<string, string>, work: string, out:
       },
     };
     mkdirSync(out, { recursive: true });
+    if (c.crash) {
+      // The vmcore itself, every byte but those of the kept pages zeroed, as a sparse file.
+      writeFileSync(join(out, `${c.name}.vmcore-sparse.json.gz`), gzipSync(JSON.stringify(sparseVmcore(join(dir, 'dump.elf'), pages)) + '\n', { level: 9 }));
+      writeFileSync(join(out, `${c.name}.json.gz`), gzipSync(JSON.stringify(doc, null, 1) + '\n', { level: 9 }));
+      console.log(`${c.name}: ${facts.streams.length} streams, ${walks.length} of ${facts.walks.length} walks kept (${doc.counts.walksCurrent} current), ${translations.length} translations, ${pages.size} pages kept (vmcore)`);
+      return;
+    }
     const core = cutDown(dump, pages);
     writeFileSync(join(out, `${c.name}.core.gz`), gzipSync(core, { level: 9 }));
     if (c.kdump) writeFileSync(join(out, `${c.name}.qemu-kdump-zlib.flat.gz`), gzipSync(await qemuKdump(c, core, dir), { level: 9 }));

@@ -20,5 +20,10 @@ ip addr add 10.0.2.15/24 dev eth0
 ping -c 24 -i 0.1 -s 1400 -W 1 10.0.2.2 2>&1 | tail -2
 dd if=/dev/vda of=/dev/null bs=4k skip=100 count=50 2>&1 | tail -1
 sleep 2
+# With a crash kernel in the initramfs (a kdump fixture): load it, then panic into it once READY.
+if [ -e /crash.gz ]; then
+  kexec -p /vmlinuz --initrd=/crash.gz --append="console=ttyAMA0 maxcpus=1 reset_devices quiet" && echo IOMMU-LAB-KEXEC-LOADED
+fi
 echo IOMMU-LAB-READY
+[ -e /crash.gz ] && echo c > /proc/sysrq-trigger
 while true; do sleep 100; done

@@ -9,7 +9,7 @@
  */
 import type { Command } from 'commander';
 import { hex, parseAddr, parseSize } from '../addr.js';
-import { openDump } from '../dump/index.js';
+import { openDump, vmcoreInfo } from '../dump/index.js';
 import type { Dump, MissingRead, OpenDumpOptions } from '../dump/types.js';
 import { formatNames, getFormat } from '../formats/index.js';
 import {
@@ -311,16 +311,18 @@ export function runWalk(
     const p = prepare(start ? { ...opts, ...start.overrides } : opts, lookup);
     if (start) p.rootNote.unshift(...start.notes);
     const params = { roots: p.roots, cfg: p.cfg };
+    // The dumped kernel's release, where the dump carries its VMCOREINFO (a kdump vmcore or kdump file).
+    const release = vmcoreInfo(dump)?.get('OSRELEASE');
     const head = {
       format: p.fmt.name,
       root: hex(p.roots[0]),
       roots: p.roots.map(hex),
-      dump: { path: dumpPath, kind: dump.kind },
+      dump: { path: dumpPath, kind: dump.kind, ...(release ? { osrelease: release } : {}) },
       ...(start?.json ?? {}),
     };
     const out: string[] = [];
     out.push(
-      `${dumpPath}: ${dump.kind}, ${dump.segments().length} run(s); ${p.fmt.name}, root ${p.roots.map(hex).join(', ')}\n`,
+      `${dumpPath}: ${dump.kind}${release ? ` of Linux ${release}` : ''}, ${dump.segments().length} run(s); ${p.fmt.name}, root ${p.roots.map(hex).join(', ')}\n`,
     );
     for (const n of p.rootNote) out.push(`${n}\n`);
 

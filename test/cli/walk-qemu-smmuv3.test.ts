@@ -12,7 +12,7 @@
  * address QEMU translated to QEMU's answer with its permissions, fault where the kernel has since
  * unmapped the IOVA (the leaf now zero), and list mapping runs that hold every live translation.
  */
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, ftruncateSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -64,6 +64,7 @@ interface OurTranslation {
 }
 interface OurWalk {
   format: string;
+  dump: { kind: string; osrelease?: string };
   root: string;
   smmu: { steps: { what: string; addr: string | null }[]; outcome: { kind: string; granule?: number; ias?: number; oas?: number; root?: string } };
   translations?: OurTranslation[];
@@ -71,7 +72,7 @@ interface OurWalk {
 }
 
 const fixtures = readdirSync(DIR)
-  .filter((f) => f.endsWith('.json.gz'))
+  .filter((f) => f.endsWith('.json.gz') && !f.endsWith('.vmcore-sparse.json.gz'))
   .sort()
   .map((f) => JSON.parse(gunzipSync(readFileSync(join(DIR, f))).toString('utf8')) as QemuFixture);
 
@@ -79,7 +80,7 @@ const big = (s: string) => BigInt(s);
 
 describe('the QEMU fixtures', () => {
   it('are there, with walks of live and of since-unmapped IOVAs for both granules', () => {
-    expect(fixtures.map((f) => f.name).sort()).toEqual(['arm64-16k-6g', 'arm64-4k-1g', 'arm64-4k-1g-passthrough', 'arm64-4k-6g']);
+    expect(fixtures.map((f) => f.name).sort()).toEqual(['arm64-16k-6g', 'arm64-4k-1g', 'arm64-4k-1g-passthrough', 'arm64-4k-512m-kdump', 'arm64-4k-6g']);
     for (const f of fixtures.filter((x) => x.streams.length)) {
       expect(f.schema).toBe('iommu-lab-qemu-smmuv3/1');
       expect(f.walks.filter((w) => w.now === 'current').length, f.name).toBeGreaterThan(3);
@@ -87,7 +88,7 @@ describe('the QEMU fixtures', () => {
       expect(f.translations.length, f.name).toBeGreaterThan(50);
     }
     expect(new Set(fixtures.flatMap((f) => f.streams.map((s) => s.granuleShift)))).toEqual(new Set([12, 14]));
-    expect(dumps.length).toBe(5);
+    expect(dumps.length).toBe(6);
     expect(fixtures.find((f) => f.name === 'arm64-4k-1g-passthrough')!.bypass!.map((b) => b.sid)).toEqual([8, 16]);
   });
 });
@@ -96,14 +97,36 @@ describe('the QEMU fixtures', () => {
  * Each fixture's dump: the ELF core, and where the fixture has one, the same pages as QEMU itself
  * wrote them with `dump-guest-memory -z` (makedumpfile's flattened format, zlib pages).
  */
-const dumps = fixtures.flatMap((f) => [
-  [`${f.name} (ELF core)`, f, `${f.name}.core.gz`] as const,
-  ...(existsSync(join(DIR, `${f.name}.qemu-kdump-zlib.flat.gz`)) ? [[`${f.name} (QEMU kdump-zlib, flattened)`, f, `${f.name}.qemu-kdump-zlib.flat.gz`] as const] : []),
-]);
+const dumps = fixtures.flatMap((f) =>
+  (
+    [
+      [`${f.name} (ELF core)`, f, `${f.name}.core.gz`],
+      [`${f.name} (QEMU kdump-zlib, flattened)`, f, `${f.name}.qemu-kdump-zlib.flat.gz`],
+      [`${f.name} (the crash kernel's /proc/vmcore)`, f, `${f.name}.vmcore-sparse.json.gz`],
+    ] as const
+  ).filter(([, , file]) => existsSync(join(DIR, file))),
+);
+
+/** A sparse file (bench/qemu-smmuv3.ts sparseVmcore): its non-zero runs written at their offsets. */
+function writeSparse(path: string, doc: { schema: string; size: number; chunks: { offset: number; base64: string }[] }): void {
+  expect(doc.schema).toBe('iommu-lab-sparse-file/1');
+  const fd = openSync(path, 'w');
+  try {
+    for (const c of doc.chunks) {
+      const b = Buffer.from(c.base64, 'base64');
+      writeSync(fd, b, 0, b.length, c.offset);
+    }
+    ftruncateSync(fd, doc.size);
+  } finally {
+    closeSync(fd);
+  }
+}
 
 describe.each(dumps)('walk on QEMU %s', (name, f, file) => {
   const core = join(tmp, file.replace(/\.gz$/, ''));
-  writeFileSync(core, gunzipSync(readFileSync(join(DIR, file))));
+  const bytes = gunzipSync(readFileSync(join(DIR, file)));
+  if (file.endsWith('.vmcore-sparse.json.gz')) writeSparse(core, JSON.parse(bytes.toString('utf8')));
+  else writeFileSync(core, bytes);
 
   // iommu.passthrough=1: identity domains, for which Linux writes bypass STEs.
   describe.each((f.bypass ?? []).map((b) => [b.sid, b] as const))('StreamID %i (bypass)', (sid, b) => {
@@ -134,6 +157,8 @@ describe.each(dumps)('walk on QEMU %s', (name, f, file) => {
       expect(addrs).toContain(s.ste);
       expect(addrs).toContain(s.cd);
       expect(out.format).toBe('arm-64-lpae-s1');
+      // A vmcore carries the kernel's VMCOREINFO: walk names the release it was dumped from.
+      if (file.includes('vmcore')) expect(out.dump).toEqual({ path: core, kind: 'elf64', osrelease: '6.12.117+deb12-arm64' });
       expect(out.smmu.outcome).toMatchObject({ kind: 'translate', granule: 2 ** s.granuleShift, ias: 64 - s.tsz, oas: s.oas, root: s.ttb0 });
     });
 
