@@ -455,7 +455,11 @@ async function monitor<T>(path: string, commands: string[], exited: Promise<T>):
   return code;
 }
 
-/** Boots the guest, waits for READY, stops it and dumps its memory to dir/dump.elf. */
+/**
+ * Boots the guest, waits for READY, stops it and dumps its memory to dir/dump.elf; for a `crash`
+ * config, waits instead for the crash kernel to save the vmcore and power off, and makes that
+ * dir/dump.elf.
+ */
 async function bootAndDump(c: QemuConfig, dirs: Map<string, string>, dir: string, initrd: string): Promise<void> {
   const kernel = join(dirs.get(c.kernelDeb)!, 'boot', `vmlinuz-${KVER}-${c.flavour}`);
   writeFileSync(join(dir, 'disk.img'), Buffer.alloc(8 << 20, 0x5a));
@@ -607,13 +611,11 @@ async function make(c: QemuConfig, dirs: Map<string, string>, work: string, out:
     if (c.crash) {
       // The vmcore itself, every byte but those of the kept pages zeroed, as a sparse file.
       writeFileSync(join(out, `${c.name}.vmcore-sparse.json.gz`), gzipSync(JSON.stringify(sparseVmcore(join(dir, 'dump.elf'), pages)) + '\n', { level: 9 }));
-      writeFileSync(join(out, `${c.name}.json.gz`), gzipSync(JSON.stringify(doc, null, 1) + '\n', { level: 9 }));
-      console.log(`${c.name}: ${facts.streams.length} streams, ${walks.length} of ${facts.walks.length} walks kept (${doc.counts.walksCurrent} current), ${translations.length} translations, ${pages.size} pages kept (vmcore)`);
-      return;
+    } else {
+      const core = cutDown(dump, pages);
+      writeFileSync(join(out, `${c.name}.core.gz`), gzipSync(core, { level: 9 }));
+      if (c.kdump) writeFileSync(join(out, `${c.name}.qemu-kdump-zlib.flat.gz`), gzipSync(await qemuKdump(c, core, dir), { level: 9 }));
     }
-    const core = cutDown(dump, pages);
-    writeFileSync(join(out, `${c.name}.core.gz`), gzipSync(core, { level: 9 }));
-    if (c.kdump) writeFileSync(join(out, `${c.name}.qemu-kdump-zlib.flat.gz`), gzipSync(await qemuKdump(c, core, dir), { level: 9 }));
     writeFileSync(join(out, `${c.name}.json.gz`), gzipSync(JSON.stringify(doc, null, 1) + '\n', { level: 9 }));
     console.log(`${c.name}: ${facts.streams.length} streams, ${facts.bypass.length} bypass, ${walks.length} of ${facts.walks.length} walks kept (${doc.counts.walksCurrent} current), ${translations.length} translations, ${pages.size} pages kept`);
   } finally {
