@@ -187,6 +187,18 @@ describe.each(dumps)('walk on QEMU %s', (name, f, file) => {
       });
     });
 
+    it("explains a live walk in words with QEMU's entry addresses, entries and answer", async () => {
+      const w = walks.find((x) => x.now === 'current' && x.leaf === 'page')!;
+      const r = await cli(base.filter((a) => a !== '--json').concat(['--iova', w.iova, '--explain']));
+      expect(r.code, r.err).toBe(0);
+      for (const q of w.steps) {
+        const entryAddr = '0x' + (big(q.base) + BigInt(q.index * 8)).toString(16);
+        expect(r.out).toContain(`entry address = ${q.base} + ${q.index} * 8 = ${entryAddr}`);
+        expect(r.out).toContain(`read ${q.pte} at ${entryAddr}`);
+      }
+      expect(r.out).toMatch(new RegExp(`physical address = ${w.address} \\+ 0x[0-9a-f]+ = 0x[0-9a-f]+`));
+    });
+
     it(`translates ${translations.length} addresses QEMU translated to QEMU's answer and permissions`, async () => {
       const got = (await run(translations.map((t) => t.iova))).translations!;
       translations.forEach((q, k) => {
