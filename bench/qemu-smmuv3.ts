@@ -104,6 +104,7 @@ export const CONFIGS: QemuConfig[] = [
   { name: 'arm64-4k-1g', kernelDeb: 'linux-image-6.12.117+deb12-arm64-unsigned', flavour: 'arm64', memory: '1G', kdump: true },
   { name: 'arm64-4k-1g-passthrough', kernelDeb: 'linux-image-6.12.117+deb12-arm64-unsigned', flavour: 'arm64', memory: '1G', cmdline: 'iommu.passthrough=1' },
   { name: 'arm64-4k-512m-kdump', kernelDeb: 'linux-image-6.12.117+deb12-arm64-unsigned', flavour: 'arm64', memory: '512M', cmdline: 'crashkernel=192M panic=1', crash: true },
+  { name: 'arm64-16k-512m-kdump', kernelDeb: 'linux-image-6.12.117+deb12-arm64-16k-unsigned', flavour: 'arm64-16k', memory: '512M', cmdline: 'crashkernel=192M panic=1', crash: true },
 ];
 
 /** Modules /init loads, in order (paths under lib/modules/VER/kernel, .ko.xz in the package). */
