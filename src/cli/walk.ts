@@ -376,7 +376,11 @@ export function runWalk(
     };
     const missing = dump.kind === 'devmem' ? dump.missingReads() : [];
     if (dump.kind === 'devmem') json.missing = missingJson(missing);
-    const hints = en.mappings.length === 0 && !problems.length && opts.granule === undefined && !start ? otherGranules(p, dump, opts, lookup) : [];
+    // Not on a devmem transcript: its reads are typed by hand, and --suggest lists only this walk's.
+    const hints =
+      en.mappings.length === 0 && !problems.length && opts.granule === undefined && !start && dump.kind !== 'devmem'
+        ? otherGranules(p, dump, opts, lookup)
+        : [];
     if (hints.length) json.hints = hints;
     if (en.mappings.length === 0) out.push('no mappings\n');
     else {

@@ -168,3 +168,41 @@ describe.each(specs)('$format: every input form walks back the same', (spec) => 
     expect(files.length).toBeGreaterThanOrEqual(8);
   });
 });
+
+describe('a listing that finds nothing with the default granule', () => {
+  // A 16K-granule arm-64-lpae-s1 table (ias 48) with one page mapped at 0xffff8000, read with the
+  // format's default 4K granule: its level-0 entry 0 leads to a table whose used entry sits where a
+  // 4K walk never looks, so the 4K listing is empty.
+  const mem = new PhysMem([{ base: 0x8000_0000, size: 0x40_0000 }]);
+  let next = 0x8000_0000;
+  const t = getFormat('arm-64-lpae-s1').create({ granule: 0x4000, ias: 48, oas: 48 }, {
+    mem,
+    allocTable(size, align) {
+      next = Math.ceil(next / align) * align;
+      const pa = next;
+      next += size;
+      for (let a = pa; a < pa + size; a += FRAME_SIZE) mem.write32(a, 0);
+      return pa;
+    },
+    freeTable() {},
+  })!;
+  expect(t.mapPages(0xffff8000, 0x8030_0000, 0x4000, 1, RW).ret).toBe(0);
+  const args = (path: string) => ['walk', path, '--format', 'arm-64-lpae-s1', '--root', hex(t.roots[0]), '--json'];
+
+  it('says which --granule lists the mappings (ELF core)', async () => {
+    const path = join(dir, 'hint.core');
+    writeFileSync(path, buildElfCore({ loads: loadsFromPhysMem(mem) }));
+    const out = JSON.parse((await cli(args(path))).out) as { mappings: unknown[]; hints?: string[] };
+    expect(out.mappings).toEqual([]);
+    expect(out.hints).toEqual([expect.stringMatching(/^read with granule 16K \(--granule 16K\) the same root lists 1 run\(s\) without problems/)]);
+  });
+
+  it('but not on a devmem transcript, whose reads --suggest must list for this walk only', async () => {
+    const path = join(dir, 'hint.txt');
+    writeFileSync(path, buildTranscript(mem, 'devmem'));
+    const out = JSON.parse((await cli(args(path))).out) as { mappings: unknown[]; hints?: string[]; missing: unknown[] };
+    expect(out.mappings).toEqual([]);
+    expect(out.hints).toBeUndefined();
+    expect(out.missing).toEqual([]);
+  });
+});
