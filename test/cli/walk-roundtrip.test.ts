@@ -13,7 +13,7 @@ import { buildElfCore, buildRawImage, loadsFromPhysMem } from '../../src/dump/el
 import { buildKdump } from '../../src/dump/kdump-writer.js';
 import { buildTranscript } from '../../src/dump/transcript-writer.js';
 import { formatNames, getFormat } from '../../src/formats/index.js';
-import { IOMMU_READ, IOMMU_WRITE, type FormatConfig } from '../../src/formats/types.js';
+import { IOMMU_READ, IOMMU_WRITE, type FormatConfig, type TableHost } from '../../src/formats/types.js';
 import { FRAME_SIZE, PhysMem } from '../../src/mem/phys-mem.js';
 import { cli } from '../support/cli.js';
 
@@ -79,26 +79,33 @@ const specs: Spec[] = [
   },
 ];
 
+/**
+ * Table pages from a bump allocator at `base`. Every frame of a table is materialised so the dump
+ * holds all of it, as a vmcore of pages in use does (a 16 KiB table is four frames even if only the
+ * first is written).
+ */
+function bumpHost(mem: PhysMem, base: number): TableHost {
+  let next = base;
+  return {
+    mem,
+    allocTable(size, align) {
+      next = Math.ceil(next / align) * align;
+      const pa = next;
+      next += size;
+      for (let a = pa; a < pa + size; a += FRAME_SIZE) mem.write32(a, 0);
+      return pa;
+    },
+    freeTable() {},
+  };
+}
+
 describe.each(specs)('$format: every input form walks back the same', (spec) => {
   const known = formatNames().includes(spec.format);
   it.skipIf(!known)('ELF64, ELF32, raw, kdump (zlib, snappy, stored), devmem, io -4, hexdump -C', async () => {
     const fmt = getFormat(spec.format);
     const bankSize = 0x40_0000;
     const mem = new PhysMem([{ base: spec.bank, size: bankSize }]);
-    let next = spec.bank;
-    const table = fmt.create(spec.cfg, {
-      mem,
-      allocTable(size, align) {
-        next = Math.ceil(next / align) * align;
-        const pa = next;
-        next += size;
-        // Materialise every frame of the table so the dump holds all of it, as a vmcore of pages
-        // in use does (a 16 KiB DART table is four frames even if only the first is written).
-        for (let a = pa; a < pa + size; a += FRAME_SIZE) mem.write32(a, 0);
-        return pa;
-      },
-      freeTable() {},
-    });
+    const table = fmt.create(spec.cfg, bumpHost(mem, spec.bank));
     expect(table).not.toBeNull();
     const g = table!.cfg.granule;
     // As iommu_map() does: a driver may map fewer pages than asked (rk_iommu_map maps one pgsize,
@@ -174,18 +181,7 @@ describe('a listing that finds nothing with the default granule', () => {
   // format's default 4K granule: its level-0 entry 0 leads to a table whose used entry sits where a
   // 4K walk never looks, so the 4K listing is empty.
   const mem = new PhysMem([{ base: 0x8000_0000, size: 0x40_0000 }]);
-  let next = 0x8000_0000;
-  const t = getFormat('arm-64-lpae-s1').create({ granule: 0x4000, ias: 48, oas: 48 }, {
-    mem,
-    allocTable(size, align) {
-      next = Math.ceil(next / align) * align;
-      const pa = next;
-      next += size;
-      for (let a = pa; a < pa + size; a += FRAME_SIZE) mem.write32(a, 0);
-      return pa;
-    },
-    freeTable() {},
-  })!;
+  const t = getFormat('arm-64-lpae-s1').create({ granule: 0x4000, ias: 48, oas: 48 }, bumpHost(mem, 0x8000_0000))!;
   expect(t.mapPages(0xffff8000, 0x8030_0000, 0x4000, 1, RW).ret).toBe(0);
   const args = (path: string) => ['walk', path, '--format', 'arm-64-lpae-s1', '--root', hex(t.roots[0]), '--json'];
 
