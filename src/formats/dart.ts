@@ -247,7 +247,7 @@ class DartTable implements PageTable {
   }
 
   /**
-   * For map/unmap on a PhysMem: the index in mem.words of the L2 entries [start, start + n) of iova, with
+   * For map/unmap on a PhysMem: the index in mem.xWords of the L2 entries [start, start + n) of iova, with
    * n = min(pgcount, entries - start) (dart_map_pages / dart_unmap_pages, PD:262-265, 311-313), found
    * with 32-bit halves as in iovaToPhys. Sets l2Count. -1 - and the caller takes the
    * generic code, which handles every case and warning - when the L1 entry is zero, a frame was never
@@ -264,10 +264,11 @@ class DartTable implements PageTable {
     const rl = root | 0;
     const rh = Math.floor(root / TWO32);
     const el = (rl + ((((ilo >>> s1) | (ihi << (32 - s1))) & (g.entries - 1)) << 3)) | 0;
-    // A frame never written is the zero frame (base 0): a zero entry.
-    const w1 = mem.frameBase(el >>> 0 < rl >>> 0 ? rh + 1 : rh, el) + ((el & 0xfff) >>> 2);
-    const lo = mem.words[w1];
-    const hi = mem.words[w1 + 1];
+    // RAM never written reads as zeros: a zero entry. A hole: the generic code.
+    const w1 = mem.wordAt(el >>> 0 < rl >>> 0 ? rh + 1 : rh, el);
+    if (w1 < 0) return -1;
+    const lo = mem.xWords[w1];
+    const hi = mem.xWords[w1 + 1];
     if (lo === 0 && hi === 0) return -1;
     const ps = L.paShift;
     let tl = lo & L.addrLoMask;
@@ -281,8 +282,8 @@ class DartTable implements PageTable {
     const e2 = (tl + (start << 3)) | 0;
     if (e2 >>> 0 < tl >>> 0 || (e2 & 0xfff) + n * 8 > 4096) return -1;
     this.l2Count = n;
-    const base = mem.frameBase(th, e2);
-    return base === 0 ? -1 : base + ((e2 & 0xfff) >>> 2);
+    const w = mem.wordAt(th, e2);
+    return w < 0 || mem.xWritten[w >>> 10] === 0 ? -1 : w;
   }
 
   registers(): Record<string, string> {
@@ -310,7 +311,7 @@ class DartTable implements PageTable {
   /** The result of every one-page map that succeeds (never written by anyone: read-only by contract). */
   private readonly mappedOne: MapResult;
 
-  /** The L2 entry's index in mem.words for a one-page map/unmap, or -1 for the generic code. */
+  /** The L2 entry's index in mem.xWords for a one-page map/unmap, or -1 for the generic code. */
   private slot(iova: number): number {
     // Several TTBRs (a large IOVA space): the generic code.
     const m = this.fastMem;
@@ -330,7 +331,7 @@ class DartTable implements PageTable {
   mapPages(iova: number, paddr: number, pgsize: number, pgcount: number, prot: number): MapResult {
     const w = pgcount === 1 && pgsize === this.cfg.pgsizeBitmap && paddr < this.oasLimit && (prot & (IOMMU_READ | IOMMU_WRITE)) !== 0 ? this.slot(iova) : -1;
     if (w < 0) return this.mapPagesGeneric(iova, paddr, pgsize, pgcount, prot);
-    const words = (this.frames as PhysMem).words;
+    const words = (this.frames as PhysMem).xWords;
     if (words[w] & VALID) return this.mapPagesGeneric(iova, paddr, pgsize, pgcount, prot);
     if (prot !== this.lastProt) {
       this.lastProt = prot;
@@ -404,7 +405,7 @@ class DartTable implements PageTable {
    */
   private mapInFrame(w: number, paddr: number, pgsize: number, prot: number): boolean {
     const L = this.L;
-    const f = (this.frames as PhysMem).words;
+    const f = (this.frames as PhysMem).xWords;
     const n = this.l2Count;
     for (let i = 0; i < n; i++) if (f[w + 2 * i] & VALID) return false;
     const protBits = protToPte(L, prot) | BIT1 | VALID;
@@ -425,7 +426,7 @@ class DartTable implements PageTable {
   unmapPages(iova: number, pgsize: number, pgcount: number, gather?: { queued: boolean } | null): number {
     const w = pgcount === 1 && pgsize === this.cfg.pgsizeBitmap ? this.slot(iova) : -1;
     if (w >= 0) {
-      const words = (this.frames as PhysMem).words;
+      const words = (this.frames as PhysMem).xWords;
       if (words[w] !== 0 || words[w + 1] !== 0) {
         words[w] = 0;
         words[w + 1] = 0;
@@ -446,7 +447,7 @@ class DartTable implements PageTable {
     const w = this.frames === undefined ? -1 : this.l2Frame(this.frames, iova, pgcount);
     if (w >= 0) {
       // The loop below on one frame: clear each entry, queue its TLB invalidation, stop at a zero one.
-      const f = (this.frames as PhysMem).words;
+      const f = (this.frames as PhysMem).xWords;
       const n = this.l2Count;
       let i = 0;
       for (; i < n; i++) {
@@ -519,11 +520,13 @@ class DartTable implements PageTable {
   /**
    * The compiled walk from one TTBR (halves as arguments): this geometry's shifts and masks and this
    * layout's field as literals, every address two 32-bit integers; each entry's two words read from
-   * `mem.words` at PhysMem.frameBase (a frame never written is the zero frame: a zero entry, which
-   * ends the walk as the kernel's `if (!pte)` does). The address in an entry's field is shifted back
-   * by paShift (DART2 stores PA >> 4). The carry into the high half guards a (garbage) table
-   * straddling 4 GiB. The translation never needs the generic walk (every outcome of the kernel's
-   * two-level loop is covered); `slot` returns -1 where the caller must take the generic code.
+   * the PhysMem's cached extent (`mem.tableWordAt`, inlined: a compare and a subtraction when the
+   * entry is in it). RAM never written reads as zeros: a zero entry, which ends the walk as the kernel's
+   * `if (!pte)` does; so does a hole, as the generic walk treats one. The address in an entry's field
+   * is shifted back by paShift (DART2 stores PA >> 4). The carry into the high half guards a
+   * (garbage) table straddling 4 GiB. The translation never needs the generic walk (every outcome of
+   * the kernel's two-level loop is covered); `slot` returns -1 where the caller must take the generic
+   * code.
    */
   private walkSource(slot = false): string {
     const { g, L } = this;
@@ -534,23 +537,24 @@ class DartTable implements PageTable {
       ps === 0 ? `th = ${hi} & ${lit(L.addrHiMask)};` : `th = ((${hi} & ${lit(L.addrHiMask)}) << ${lit(ps)}) | (tl >>> ${lit(32 - ps)});`,
       ...(ps === 0 ? [] : [`tl <<= ${lit(ps)};`]),
     ];
-    const entry = (bits: string): string[] => [
+    // The entry's word index (w); a hole reads as a zero entry in a frame never written.
+    const find = (bits: string): string[] => [
       `el = (tl + ((${bits} & ${lit(g.entries - 1)}) << 3)) | 0;`,
-      'w = mem.frameBase(el >>> 0 < tl >>> 0 ? th + 1 : th, el) + ((el & 0xfff) >>> 2);',
+      'w = mem.tableWordAt(el >>> 0 < tl >>> 0 ? th + 1 : th, el);',
+    ];
+    const entry = (bits: string, miss: string): string[] => [
+      ...find(bits),
+      'words = mem.xWords;',
       'lo = words[w];',
       'hi = words[w + 1];',
-      'if ((lo | hi) === 0) return 0;',
+      `if ((lo | hi) === 0) return ${miss};`,
     ];
-    // slot: the index in mem.words of the L2 entry instead (for map/unmap of one page), -1 when the
+    // slot: the index in mem.xWords of the L2 entry instead (for map/unmap of one page), -1 when the
     // L1 entry is zero or the L2 frame was never written (the caller then takes the generic code).
     const l2 = slot
-      ? [
-          `el = (tl + ((${iovaBits(g.l2Shift)} & ${lit(g.entries - 1)}) << 3)) | 0;`,
-          'w = mem.frameBase(el >>> 0 < tl >>> 0 ? th + 1 : th, el);',
-          'return w === 0 ? -1 : w + ((el & 0xfff) >>> 2);',
-        ]
+      ? [...find(iovaBits(g.l2Shift)), 'return mem.xWritten[w >>> 10] === 0 ? -1 : w;']
       : [
-          ...entry(iovaBits(g.l2Shift)),
+          ...entry(iovaBits(g.l2Shift), '0'),
           ...field('lo', 'hi'),
           // iopte_to_paddr(pte) | (iova & (pgsize - 1)): an OR, which matters only for garbage entries.
           `return ${joinHalves('th', `tl | (ilo & ${lit(g.granule - 1)})`)};`,
@@ -558,12 +562,12 @@ class DartTable implements PageTable {
     const lines = [
       'return function dartWalk(mem, th, tl, iova) {',
       SPLIT_IOVA,
-      'const words = mem.words;',
+      'let words = mem.xWords;',
       'let el = 0;',
       'let w = 0;',
       'let lo = 0;',
       'let hi = 0;',
-      ...entry(iovaBits(g.l1Shift)).map((l) => (slot ? l.replace('return 0;', 'return -1;') : l)),
+      ...entry(iovaBits(g.l1Shift), slot ? '-1' : '0'),
       ...field('lo', 'hi'),
       ...l2,
       '};',

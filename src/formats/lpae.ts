@@ -462,13 +462,12 @@ class LpaeTable implements PageTable {
 
   /** READ_ONCE(*ptep) into eLo/eHi. A hole reads as zero (and WARNs: the kernel would have oopsed). */
   private readEntry(addr: number): void {
-    // On a PhysMem, both words of an aligned entry come from one frame lookup.
+    // On a PhysMem, both words of an aligned entry come from one lookup.
     const mem = this.frames;
-    const base = mem !== undefined && (addr & 7) === 0 ? mem.frameOffset(addr) : 0;
-    if (base !== 0) {
-      const w = base + ((addr & 0xfff) >>> 2);
-      this.eLo = (mem as PhysMem).words[w];
-      this.eHi = (mem as PhysMem).words[w + 1];
+    const w = mem !== undefined && (addr & 7) === 0 ? mem.wordOf(addr) : -1;
+    if (w >= 0) {
+      this.eLo = (mem as PhysMem).xWords[w];
+      this.eHi = (mem as PhysMem).xWords[w + 1];
       return;
     }
     const lo = this.mem.read32(addr);
@@ -485,11 +484,11 @@ class LpaeTable implements PageTable {
 
   private writeEntry(addr: number, lo: number, hi: number): void {
     const mem = this.frames;
-    const base = mem !== undefined && (addr & 7) === 0 ? mem.frameOffset(addr) : 0;
-    if (base !== 0) {
-      const w = base + ((addr & 0xfff) >>> 2);
-      (mem as PhysMem).words[w] = lo;
-      (mem as PhysMem).words[w + 1] = hi;
+    const w = mem !== undefined && (addr & 7) === 0 ? mem.wordOf(addr) : -1;
+    if (w >= 0) {
+      (mem as PhysMem).noteWritten(w);
+      (mem as PhysMem).xWords[w] = lo;
+      (mem as PhysMem).xWords[w + 1] = hi;
       return;
     }
     if (!this.mem.write32(addr, lo >>> 0) || !this.mem.write32(addr + 4, hi >>> 0))
@@ -554,7 +553,7 @@ class LpaeTable implements PageTable {
   private readonly mappedOne: MapResult;
 
   /**
-   * The last-level entry's index in mem.words for a one-page map/unmap, or -1 for the generic code:
+   * The last-level entry's index in mem.xWords for a one-page map/unmap, or -1 for the generic code:
    * a chain of table descriptors (type 0b11) down to a materialised last-level frame.
    */
   private slot(iova: number): number {
@@ -579,7 +578,7 @@ class LpaeTable implements PageTable {
         ? this.slot(iova)
         : -1;
     if (w < 0) return this.mapPagesGeneric(iova, paddr, pgsize, pgcount, prot);
-    const words = (this.frames as PhysMem).words;
+    const words = (this.frames as PhysMem).xWords;
     if ((words[w] & 3) === 3) return this.mapPagesGeneric(iova, paddr, pgsize, pgcount, prot);
     if (prot !== this.lastProt) {
       this.protToPte(prot);
@@ -732,7 +731,7 @@ class LpaeTable implements PageTable {
   unmapPages(iova: number, pgsize: number, pgcount: number, gather?: { queued: boolean } | null): number {
     const w = pgcount === 1 && pgsize === this.geo.granule && iova < this.geo.iasLimit && this.coherent === true ? this.slot(iova) : -1;
     if (w >= 0) {
-      const words = (this.frames as PhysMem).words;
+      const words = (this.frames as PhysMem).xWords;
       if ((words[w] & 3) === 3) {
         words[w] = 0;
         words[w + 1] = 0;
@@ -769,7 +768,7 @@ class LpaeTable implements PageTable {
   private leafCount = 0;
 
   /**
-   * For map/unmap of granule-sized pages on a PhysMem with a coherent walker: the index in mem.words of
+   * For map/unmap of granule-sized pages on a PhysMem with a coherent walker: the index in mem.xWords of
    * the last-level entries [idx, idx + n) of iova, n = min(pgcount, arm_lpae_max_entries) (LP:207-212),
    * found down the levels with 32-bit halves as in iovaToPhys. -1 - and the caller takes the
    * kernel-shaped code above, which handles every other case with its warnings, syncs and table
@@ -793,14 +792,15 @@ class LpaeTable implements PageTable {
         const per = geo.ptesPerTable;
         const n = Math.min(pgcount, per - (idx & (per - 1)));
         if ((el & 0xfff) + n * 8 > FRAME_BYTES) return -1;
-        const leaf = mem.frameBase(eh, el);
+        const leaf = mem.wordAt(eh, el);
         this.leafCount = n;
-        return leaf === 0 ? -1 : leaf + ((el & 0xfff) >>> 2);
+        return leaf < 0 || mem.xWritten[leaf >>> 10] === 0 ? -1 : leaf;
       }
-      // A frame never written reads as zeros (base 0, the zero frame): a zero entry.
-      const w = mem.frameBase(eh, el) + ((el & 0xfff) >>> 2);
-      const lo = mem.words[w];
-      const hi = mem.words[w + 1];
+      // RAM never written reads as zeros: a zero entry. A hole: the generic code.
+      const w = mem.wordAt(eh, el);
+      if (w < 0) return -1;
+      const lo = mem.xWords[w];
+      const hi = mem.xWords[w + 1];
       // map: zero = allocate, block = -EEXIST; unmap: zero = WARN, block = split. All left to the slow path.
       if ((lo === 0 && hi === 0) || (lo & TYPE_MASK) === TYPE_BLOCK) return -1;
       th = hi & 0xffff;
@@ -813,7 +813,7 @@ class LpaeTable implements PageTable {
    * found: false, writing nothing, if one of them is already a page (the slow path WARNs, -EEXIST).
    */
   private mapInFrame(w: number, paddr: number, pgsize: number): boolean {
-    const f = (this.frames as PhysMem).words;
+    const f = (this.frames as PhysMem).xWords;
     const n = this.leafCount;
     for (let i = 0; i < n; i++) if ((f[w + 2 * i] & TYPE_MASK) === TYPE_TABLE) return false;
     for (let i = 0; i < n; i++) {
@@ -830,7 +830,7 @@ class LpaeTable implements PageTable {
    * is not a page (the slow path frees what it points to).
    */
   private unmapInFrame(w: number, iova: number, size: number, gather: boolean): number {
-    const f = (this.frames as PhysMem).words;
+    const f = (this.frames as PhysMem).xWords;
     const n = this.leafCount;
     let i = 0;
     for (; i < n; i++) {
@@ -980,11 +980,12 @@ class LpaeTable implements PageTable {
    * index masks (the start level's covers pgd_bits, concatenated stage-2 roots included) as literals;
    * the memory and the pgd halves are arguments. -1 (take the generic walk) for anything but a table
    * descriptor above the last level and a page at it. `slot`: instead of the output address, the
-   * index in mem.words of the last-level entry (-1 when its frame was never written), for the
+   * index in mem.xWords of the last-level entry (-1 when its frame was never written), for the
    * one-page map/unmap. Every address is two 32-bit integers: a table address comes out of a
-   * descriptor as (hi & 0xffff, lo & 0xfffff000), PhysMem.frameBase finds its frame with integer
-   * arithmetic and both words of an entry are read from `mem.words`; a frame never written is the
-   * zero frame, so it reads as a zero entry with no test. `(lo & 3) !== 3`: not TYPE_TABLE (a page at the last level). The
+   * descriptor as (hi & 0xffff, lo & 0xfffff000), PhysMem.tableWordAt finds its word with integer
+   * arithmetic (inlined: a compare and a subtraction in the cached extent) and both words of an entry
+   * are read from `mem.xWords`; RAM never written, and a hole, read as a zero entry with no test
+   * (the generic walk then reports the hole). `(lo & 3) !== 3`: not TYPE_TABLE (a page at the last level). The
    * carry into the high half guards a table straddling 4 GiB: at the start level (a pgd placed
    * anywhere) and with a 16K granule (a garbage table address is only 4K-aligned, an offset reaches
    * 16K); a 4K table below the start is 4K-aligned with offsets under 4K and cannot straddle.
@@ -997,14 +998,15 @@ class LpaeTable implements PageTable {
       const lines = [`el = (tl + ((${iovaBits(geo.shift[lvl])} & ${lit(geo.idxMask[lvl])}) << 3)) | 0;`];
       if (lvl < LPAE_MAX_LEVELS - 1 || !slot)
         lines.push(
-          `w = mem.frameBase(${carry}, el) + ((el & 0xfff) >>> 2);`,
+          `w = mem.tableWordAt(${carry}, el);`,
+          'words = mem.xWords;',
           'lo = words[w];',
           'if ((lo & 3) !== 3) return -1;',
         );
       if (lvl < LPAE_MAX_LEVELS - 1) lines.push('th = words[w + 1] & 0xffff;', 'tl = lo & 0xfffff000;');
       else if (!slot) lines.push(`return ${joinHalves('(words[w + 1] & 0xffff)', `(lo & 0xfffff000) | (ilo & ${lit(geo.granule - 1)})`)};`);
-      // slot: where the last-level entry lives in mem.words, -1 if its frame was never written.
-      else lines.push(`w = mem.frameBase(${carry}, el);`, 'return w === 0 ? -1 : w + ((el & 0xfff) >>> 2);');
+      // slot: where the last-level entry lives in mem.xWords, -1 if its frame was never written.
+      else lines.push(`w = mem.tableWordAt(${carry}, el);`, 'return mem.xWritten[w >>> 10] === 0 ? -1 : w;');
       levels.push(lines);
     }
     // Stages of at most MAX_LEVELS_PER_STAGE levels, the last defined first; each passes the walk's
@@ -1015,7 +1017,7 @@ class LpaeTable implements PageTable {
     for (let k = stages.length - 1; k >= 0; k--) {
       const head = k === 0 ? `function stage0(mem, th, tl, iova) {\n${SPLIT_IOVA}` : `function stage${k}(mem, iova, ilo, ihi, th, tl) {`;
       const next = k < stages.length - 1 ? `\nreturn stage${k + 1}(mem, iova, ilo, ihi, th, tl);` : '';
-      out.push(`${head}\nconst words = mem.words;\nlet el = 0;\nlet w = 0;\nlet lo = 0;\n${stages[k]}${next}\n}`);
+      out.push(`${head}\nlet words = mem.xWords;\nlet el = 0;\nlet w = 0;\nlet lo = 0;\n${stages[k]}${next}\n}`);
     }
     out.push('return stage0;');
     return out.join('\n');

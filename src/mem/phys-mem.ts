@@ -7,17 +7,18 @@
  * for a device, a problem report for the dump walker).
  *
  * Hot path: every table walk, map and DMA goes through here, so the layout is chosen for a walker's
- * dependent loads. All materialised frames live in ONE Uint32Array, `words`, 1024 words per frame slot;
- * slot 0 is a frame of zeros that is never written. A 4 GiB window (address bits 51:32) written to has
- * an index of 2^20 entries, one per frame (bits 31:12), holding the word offset of the frame's slot, or
- * 0 - the zero frame - for a frame never written; that index lives in `words` too (1024 slots taken
- * when the window is first written). So a word is `words[words[win + (lo >>> 12)] + word]`: two loads
- * from one typed array, no object per frame, no `undefined` test (a never-written frame reads as zeros
- * by construction), and an index page costs nothing until written (the OS hands out zeroed pages
- * lazily). The last window found is cached in fields. `words` is replaced by a larger copy when it
- * fills up, so a caller re-reads `mem.words` after anything that may write memory.
- * Against one Uint32Array object per frame (the first layout) this drops the frame object's map check,
- * length and data-pointer loads from every table level (bench/README.md).
+ * dependent loads. RAM is cut into *extents*: a bank's part inside one 4 GiB window (address bits
+ * 51:32). An extent's bytes are one flat Uint32Array, made when the extent is first touched and never
+ * moved, so a word is `xWords[(lo - xLo) >>> 2]`: a subtraction, not a lookup. The kernel does the same
+ * with its linear map (`__va(pa)` is an add), and that is what issue 3's benchmark compares with: a
+ * per-frame index (the previous layout, bench/README.md "Sixth pass") put one more dependent load on
+ * every table level. The array is as long as the extent (up to 4 GiB) but costs nothing until
+ * written: the OS maps the untouched pages of a fresh zeroed allocation to its zero page, so memory is
+ * sparse at the OS page, as the kernel harness's mmap'd region is. Which 4K frames were ever written is
+ * kept in a byte map per extent (for dumps, `frameNumbers`, and tests of sparseness); a zero-fill of a
+ * whole frame forgets it again.
+ * The last extent found is cached in public fields (`xHi`, `xLo`, `xNWords`, `xWords`) that a compiled
+ * walk reads directly; `wordAt` moves the cache.
  * Everything is little-endian, as on every modelled SoC.
  */
 export const FRAME_SHIFT = 12;
@@ -42,8 +43,6 @@ export interface MemWriter extends MemReader {
   write32(addr: number, value: number): boolean;
 }
 
-/** Frames in one 4 GiB window. */
-const WINDOW_FRAMES = 1 << 20;
 /** Words in a frame. */
 const FRAME_WORDS = FRAME_SIZE / 4;
 
@@ -60,24 +59,42 @@ function hiOf(addr: number, lo: number): number {
   return hi === h && hi >= 0 ? hi : -1;
 }
 
+/** A bank's part inside one 4 GiB window: its words, made on first touch, and its written frames. */
+interface Extent {
+  /** Address bits 51:32 of every byte in it. */
+  hi: number;
+  /** Low 32 bits of its first byte (4K-aligned), as an int32. */
+  lo: number;
+  /** Its length in 32-bit words (at most 2^30). */
+  nWords: number;
+  /** Physical frame number of its first frame. */
+  firstFrame: number;
+  words: Uint32Array | null;
+  /** One byte per frame: 1 when written since it was last zero-filled whole. */
+  written: Uint8Array | null;
+}
+
+const NO_WORDS = new Uint32Array(0);
+const NO_FRAMES = new Uint8Array(0);
+/** What tableWordAt reads in a hole: one zero entry, in a frame never written. */
+const HOLE_WORDS = new Uint32Array(2);
+const HOLE_FRAMES = new Uint8Array(1);
+
 export class PhysMem implements MemWriter {
   readonly banks: readonly RamBank[];
+  /** Every extent, in address order. */
+  private readonly extents: Extent[] = [];
   /**
-   * Every materialised frame's words, FRAME_WORDS per slot; slot 0 is the zero frame, never written.
-   * Replaced by a larger copy when full: re-read it after anything that may write memory.
+   * The cached extent, for walkers: address bits 51:32 (-1: none), the low half of its first byte as
+   * an int32, its length in words, its words and written-frame map. A word at (hi, lo) with
+   * `hi === xHi` and `w = ((lo - xLo) | 0) >>> 2` below `xNWords` is `xWords[w]`; anything else goes
+   * through `wordAt`, which moves the cache (re-read `xWords` after calling it).
    */
-  words: Uint32Array = new Uint32Array(16 * FRAME_WORDS);
-  /**
-   * Window indexes by address bits 51:32: the word offset in `words` of the window's index, whose
-   * entry (bits 31:12) is the word offset of the frame's slot, 0 = never written.
-   */
-  private readonly windows = new Map<number, number>();
-  /** The last window found (bits 51:32, and its index's offset): fields, so a hit loads no Map. */
-  private cachedHi = -1;
-  private cachedWin = 0;
-  /** Slots never used yet start at nextSlot; freed slots (dropped frames) are reused first. */
-  private nextSlot = 1;
-  private readonly freeSlots: number[] = [];
+  xHi = -1;
+  xLo = 0;
+  xNWords = 0;
+  xWords: Uint32Array = NO_WORDS;
+  xWritten: Uint8Array = NO_FRAMES;
   private frameCount = 0;
   private lastBank: RamBank | undefined;
 
@@ -88,10 +105,22 @@ export class PhysMem implements MemWriter {
       if (!Number.isSafeInteger(b.base) || !Number.isSafeInteger(b.size) || b.size <= 0 || b.base < 0)
         throw new RangeError(`bad RAM bank ${JSON.stringify(b)}`);
       if (b.base % FRAME_SIZE || b.size % FRAME_SIZE) throw new RangeError(`RAM bank not 4K aligned: ${JSON.stringify(b)}`);
+      if (b.base + b.size > 2 ** 52) throw new RangeError(`RAM bank beyond 2^52: ${JSON.stringify(b)}`);
       if (i > 0 && sorted[i - 1].base + sorted[i - 1].size > b.base)
         throw new RangeError(`RAM banks overlap at 0x${b.base.toString(16)}`);
     }
     this.banks = sorted;
+    for (const b of sorted) {
+      // Cut at every 4 GiB boundary: an extent's offsets are then 32-bit.
+      let a = b.base;
+      const end = b.base + b.size;
+      while (a < end) {
+        const hi = Math.floor(a * INV_TWO32);
+        const stop = Math.min(end, (hi + 1) * 4294967296);
+        this.extents.push({ hi, lo: a | 0, nWords: (stop - a) / 4, firstFrame: a / FRAME_SIZE, words: null, written: null });
+        a = stop;
+      }
+    }
   }
 
   get totalRam(): number {
@@ -128,119 +157,152 @@ export class PhysMem implements MemWriter {
   /** Frame numbers materialised, ascending (for writing dumps). */
   frameNumbers(): number[] {
     const out: number[] = [];
-    for (const hi of [...this.windows.keys()].sort((a, b) => a - b)) {
-      const win = this.windows.get(hi) as number;
-      const words = this.words;
-      for (let i = 0; i < WINDOW_FRAMES; i++) if (words[win + i] !== 0) out.push(hi * WINDOW_FRAMES + i);
+    for (const x of this.extents) {
+      const w = x.written;
+      if (w === null) continue;
+      for (let i = 0; i < w.length; i++) if (w[i] !== 0) out.push(x.firstFrame + i);
     }
     return out;
   }
 
-  /**
-   * Word offset in `words` of the materialised frame holding addr, or 0 (the zero frame) when that
-   * frame was never written - unwritten RAM or a hole (`isRam` tells which). Read `words[base + i]`;
-   * writing through a non-zero base is writing memory (never write through 0).
-   */
-  frameOffset(addr: number): number {
-    const lo = addr >>> 0;
-    return this.frameBase(hiOf(addr, lo), lo);
-  }
-
-  /**
-   * frameOffset for an address given as halves (hi = bits 51:32, lo = bits 31:0, either sign): table
-   * walkers that keep descriptor addresses as two 32-bit halves find a frame with integer arithmetic.
-   * A walker may read `words[frameBase(h, l) + w]` without testing the base: a frame never written
-   * reads as zeros, as the RAM behind it does.
-   */
-  frameBase(hi: number, lo: number): number {
-    return hi === this.cachedHi ? this.words[this.cachedWin + (lo >>> 12)] : this.frameBaseMiss(hi, lo);
-  }
-
   /** A copy of the words of the frame holding addr, or undefined when it was never written. */
   frameSnapshot(addr: number): Uint32Array | undefined {
-    const b = this.frameOffset(addr);
-    return b === 0 ? undefined : this.words.slice(b, b + FRAME_WORDS);
+    const w = this.wordOf(addr);
+    if (w < 0 || this.xWritten[w >>> 10] === 0) return undefined;
+    const b = w & ~(FRAME_WORDS - 1);
+    return this.xWords.slice(b, b + FRAME_WORDS);
   }
 
-  /** frameBase in a window other than the cached one: a Map lookup, cached when the window exists. */
-  private frameBaseMiss(hi: number, lo: number): number {
-    const w = this.windows.get(hi);
-    if (w === undefined) return 0;
-    this.cachedHi = hi;
-    this.cachedWin = w;
-    return this.words[w + (lo >>> 12)];
+  /**
+   * Index in `xWords` of the word holding address (hi, lo) - hi = bits 51:32, lo = bits 31:0 as an
+   * int32 or uint32 - after making its extent the cached one; -1 in a hole. A walker with an address
+   * as two 32-bit halves finds its word with integer arithmetic; the inlined test is one compare
+   * and one subtraction when the extent is the cached one.
+   */
+  wordAt(hi: number, lo: number): number {
+    const w = ((lo - this.xLo) | 0) >>> 2;
+    return hi === this.xHi && w < this.xNWords ? w : this.wordMiss(hi, lo);
   }
 
-  /** `n` slots never used yet, contiguous, growing `words` when full: the word offset of the first. */
-  private takeSlots(n: number): number {
-    const base = this.nextSlot * FRAME_WORDS;
-    const end = base + n * FRAME_WORDS;
-    if (end > this.words.length) {
-      // Double (a copy; offsets stay valid) until it fits. Offsets are int32: at most 2^31 words.
-      let len = this.words.length;
-      while (len < end) len *= 2;
-      if (len > 2 ** 31) throw new RangeError('PhysMem: more than 8 GiB of frames written');
-      const grown = new Uint32Array(len);
-      grown.set(this.words.subarray(0, base));
-      this.words = grown;
-    }
-    this.nextSlot += n;
-    return base;
+  /**
+   * wordAt for a compiled table walk, which must stay small (V8 inlines it into its caller only
+   * within a bytecode budget): in a hole it returns 0 in a pair of zero words made the cached
+   * "extent" (with no length, so the next access moves the cache again), which a walk reads as a zero
+   * entry with no test of its own - an invalid entry, sending it to its generic walk or ending it as
+   * the kernel's `if (!pte)` does - and whose frame is never written (a slot walk's -1).
+   */
+  tableWordAt(hi: number, lo: number): number {
+    const w = ((lo - this.xLo) | 0) >>> 2;
+    return hi === this.xHi && w < this.xNWords ? w : this.tableWordMiss(hi, lo);
   }
 
-  /** Word offset of the frame holding addr, created (zeroed) if it is RAM and was never written; 0 in a hole. */
-  private materialise(addr: number): number {
+  private tableWordMiss(hi: number, lo: number): number {
+    const w = this.wordMiss(hi, lo);
+    if (w >= 0) return w;
+    this.xHi = -1;
+    this.xNWords = 0;
+    this.xWords = HOLE_WORDS;
+    this.xWritten = HOLE_FRAMES;
+    return 0;
+  }
+
+  /** wordAt for an address as a number (-1 also for a negative, fractional or too large one). */
+  wordOf(addr: number): number {
     const lo = addr >>> 0;
-    const hi = hiOf(addr, lo);
-    const have = this.frameBase(hi, lo);
-    if (have !== 0) return have;
-    // A fractional address inside a bank is no address (hiOf = -1): nothing to materialise.
-    if (hi < 0 || !this.isRam(addr)) return 0;
-    let win = this.windows.get(hi);
-    if (win === undefined) {
-      // A window's index is WINDOW_FRAMES words of `words` itself (WINDOW_FRAMES / FRAME_WORDS slots):
-      // a walk then bounds-checks one typed array, not two.
-      win = this.takeSlots(WINDOW_FRAMES / FRAME_WORDS);
-      this.windows.set(hi, win);
-    }
-    let base: number;
-    const free = this.freeSlots.pop();
-    if (free !== undefined) {
-      base = free;
-      this.words.fill(0, base, base + FRAME_WORDS);
-    } else {
-      base = this.takeSlots(1);
-    }
-    this.words[win + (lo >>> 12)] = base;
-    this.frameCount++;
-    return base;
+    return this.wordAt(hiOf(addr, lo), lo);
   }
 
-  /** Forget the frame holding addr (it reads as zero again); its slot is reused by a later frame. */
+  /** wordAt outside the cached extent: find the extent, make its words if need be, cache it. */
+  private wordMiss(hi: number, lo: number): number {
+    const u = lo >>> 0;
+    const xs = this.extents;
+    for (let i = 0; i < xs.length; i++) {
+      const x = xs[i];
+      if (x.hi !== hi) continue;
+      const w = ((u - x.lo) | 0) >>> 2;
+      if (w >= x.nWords) continue;
+      if (x.words === null && !this.makeWords(i)) return this.wordMiss(hi, lo);
+      this.xHi = hi;
+      this.xLo = x.lo;
+      this.xNWords = x.nWords;
+      this.xWords = x.words as Uint32Array;
+      this.xWritten = x.written as Uint8Array;
+      return w;
+    }
+    return -1;
+  }
+
+  /**
+   * Makes extent i's words: true, or false after cutting it in two (the caller looks again) when the
+   * machine will not reserve that much address space at once (a small machine without overcommit:
+   * V8 throws a RangeError). Smaller extents only cost more cache moves for walks that cross them.
+   */
+  private makeWords(i: number): boolean {
+    const x = this.extents[i];
+    try {
+      x.words = new Uint32Array(x.nWords);
+      x.written = new Uint8Array(x.nWords / FRAME_WORDS);
+      return true;
+    } catch (e) {
+      x.words = null;
+      const frames = x.nWords / FRAME_WORDS;
+      if (!(e instanceof RangeError) || frames < 2) throw e;
+      const half = Math.floor(frames / 2);
+      const second: Extent = {
+        hi: x.hi,
+        lo: (x.lo + half * FRAME_SIZE) | 0,
+        nWords: (frames - half) * FRAME_WORDS,
+        firstFrame: x.firstFrame + half,
+        words: null,
+        written: null,
+      };
+      x.nWords = half * FRAME_WORDS;
+      this.extents.splice(i + 1, 0, second);
+      return false;
+    }
+  }
+
+  /**
+   * Records that the frame of `xWords[w]` holds written data (for `frameNumbers` and dumps). Every
+   * store into `xWords` outside this class calls it, unless the frame is known written already.
+   */
+  noteWritten(w: number): void {
+    const f = w >>> 10;
+    if (this.xWritten[f] === 0) {
+      this.xWritten[f] = 1;
+      this.frameCount++;
+    }
+  }
+
+  /** Index in `xWords` of the word at addr for a store (frame noted written), or -1 in a hole. */
+  private wordForStore(addr: number): number {
+    const w = this.wordOf(addr);
+    if (w >= 0) this.noteWritten(w);
+    return w;
+  }
+
+  /** Forget the frame holding addr (4K-aligned): zeroed, no longer written. */
   private drop(addr: number): void {
-    const lo = addr >>> 0;
-    const win = this.windows.get(hiOf(addr, lo));
-    const base = win === undefined ? 0 : this.words[win + (lo >>> 12)];
-    if (win === undefined || base === 0) return;
-    this.words[win + (lo >>> 12)] = 0;
-    this.freeSlots.push(base);
+    const w = this.wordOf(addr);
+    if (w < 0 || this.xWritten[w >>> 10] === 0) return;
+    this.xWords.fill(0, w, w + FRAME_WORDS);
+    this.xWritten[w >>> 10] = 0;
     this.frameCount--;
   }
 
   read32(addr: number): number {
     const lo = addr >>> 0;
     if ((lo & 3) !== 0) return this.readUnaligned(addr, 4);
-    const base = this.frameBase(hiOf(addr, lo), lo);
-    if (base !== 0) return this.words[base + ((lo & 0xfff) >>> 2)];
-    return this.isRam(addr) ? 0 : ACCESS_FAULT;
+    const w = this.wordAt(hiOf(addr, lo), lo);
+    return w < 0 ? ACCESS_FAULT : this.xWords[w];
   }
 
   write32(addr: number, value: number): boolean {
     const lo = addr >>> 0;
     if ((lo & 3) !== 0) return this.writeBytes(addr, le32(value));
-    const base = this.materialise(addr);
-    if (base === 0) return false;
-    this.words[base + ((lo & 0xfff) >>> 2)] = value;
+    const w = this.wordForStore(addr);
+    if (w < 0) return false;
+    this.xWords[w] = value;
     return true;
   }
 
@@ -262,18 +324,16 @@ export class PhysMem implements MemWriter {
   }
 
   read8(addr: number): number {
-    const base = this.frameOffset(addr);
-    if (base === 0) return this.isRam(addr) ? 0 : ACCESS_FAULT;
-    const w = this.words[base + ((addr & 0xfff) >>> 2)];
-    return (w >>> ((addr & 3) * 8)) & 0xff;
+    const w = this.wordOf(addr);
+    if (w < 0) return ACCESS_FAULT;
+    return (this.xWords[w] >>> ((addr & 3) * 8)) & 0xff;
   }
 
   write8(addr: number, value: number): boolean {
-    const base = this.materialise(addr);
-    if (base === 0) return false;
-    const i = base + ((addr & 0xfff) >>> 2);
+    const w = this.wordForStore(addr);
+    if (w < 0) return false;
     const sh = (addr & 3) * 8;
-    this.words[i] = ((this.words[i] & ~(0xff << sh)) | ((value & 0xff) << sh)) >>> 0;
+    this.xWords[w] = ((this.xWords[w] & ~(0xff << sh)) | ((value & 0xff) << sh)) >>> 0;
     return true;
   }
 
@@ -287,9 +347,10 @@ export class PhysMem implements MemWriter {
     return v >>> 0;
   }
 
-  /** The bytes of `words` from word offset base + byte off, chunk long (a view: valid until words grows). */
-  private bytesAt(base: number, off: number, chunk: number): Uint8Array {
-    return new Uint8Array(this.words.buffer, base * 4 + off, chunk);
+  /** The bytes of the cached extent from word w + byte off, chunk long (a view). */
+  private bytesAt(w: number, off: number, chunk: number): Uint8Array {
+    const x = this.xWords;
+    return new Uint8Array(x.buffer, x.byteOffset + w * 4 + off, chunk);
   }
 
   /** Read len bytes. Returns null if any byte is in a hole. */
@@ -301,8 +362,8 @@ export class PhysMem implements MemWriter {
       const a = addr + done;
       const off = a & 0xfff;
       const chunk = Math.min(len - done, FRAME_SIZE - off);
-      const base = this.frameOffset(a);
-      if (base !== 0) out.set(this.bytesAt(base, off, chunk), done);
+      const w = this.wordOf(a - off);
+      if (w >= 0 && this.xWritten[w >>> 10] !== 0) out.set(this.bytesAt(w, off, chunk), done);
       done += chunk;
     }
     return out;
@@ -316,9 +377,9 @@ export class PhysMem implements MemWriter {
       const a = addr + done;
       const off = a & 0xfff;
       const chunk = Math.min(data.length - done, FRAME_SIZE - off);
-      const base = this.materialise(a);
-      if (base === 0) return false; // only a fractional address (every chunk of it) gets here
-      this.bytesAt(base, off, chunk).set(data.subarray(done, done + chunk));
+      const w = this.wordForStore(a - off);
+      if (w < 0) return false; // only a fractional address (every chunk of it) gets here
+      this.bytesAt(w, off, chunk).set(data.subarray(done, done + chunk));
       done += chunk;
     }
     return true;
@@ -335,8 +396,8 @@ export class PhysMem implements MemWriter {
       if (value === 0 && off === 0 && chunk === FRAME_SIZE) {
         this.drop(a);
       } else {
-        const base = value === 0 ? this.frameOffset(a) : this.materialise(a);
-        if (base !== 0) this.bytesAt(base, off, chunk).fill(value);
+        const w = value === 0 ? this.wordOf(a - off) : this.wordForStore(a - off);
+        if (w >= 0 && (value !== 0 || this.xWritten[w >>> 10] !== 0)) this.bytesAt(w, off, chunk).fill(value);
       }
       done += chunk;
     }

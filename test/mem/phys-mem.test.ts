@@ -5,6 +5,11 @@ import { DeviceView } from '../../src/mem/device-view.js';
 
 const G = 2 ** 30;
 
+/** The word at index w of the cached extent, read after the call that found w (it may move the cache). */
+function wordIn(m: PhysMem, w: number): number {
+  return m.xWords[w];
+}
+
 describe('PhysMem', () => {
   const banks = () => [
     { base: 0x0, size: 0xf000_0000 },
@@ -204,13 +209,21 @@ describe('PhysMem frame index against a byte-map model (property)', () => {
             if (m.read32(a) !== want) return false;
             const b1 = model.load(a, 1);
             if (m.read8(a) !== (b1 === null ? ACCESS_FAULT : b1[0])) return false;
-            // frameOffset / frameBase see exactly the materialised frames, and a frame's words are its bytes.
+            // frameSnapshot sees exactly the written frames; the walkers' accessors (wordAt with the
+            // low half as a uint32 or an int32, tableWordAt) find each word's bytes in the cached
+            // extent, and tableWordAt reads a hole as a zero word in a frame never written.
             const fn = Math.floor(a / FRAME);
             const lo = a >>> 0;
             const hi = (a - lo) / 2 ** 32;
-            if ((m.frameOffset(a) !== 0) !== model.frames.has(fn)) return false;
-            if (m.frameBase(hi, lo) !== m.frameOffset(a)) return false;
-            if (a >= 0 && (a & 3) === 0 && model.frames.has(fn) && m.words[m.frameOffset(a) + ((a & 0xfff) >>> 2)] !== want) return false;
+            if ((m.frameSnapshot(a) !== undefined) !== model.frames.has(fn)) return false;
+            if ((a & 3) === 0) {
+              const w = m.wordAt(hi, lo);
+              if (w !== m.wordAt(hi, lo | 0) || w !== m.wordOf(a)) return false;
+              if ((w >= 0) !== (want !== ACCESS_FAULT)) return false;
+              if (w >= 0 && (m.xWords[w] !== want || (m.xWritten[w >>> 10] !== 0) !== model.frames.has(fn))) return false;
+              const t = m.tableWordAt(hi, lo | 0);
+              if (m.xWords[t] !== (w >= 0 ? want : 0) || (w < 0 && m.xWritten[t >>> 10] !== 0)) return false;
+            }
           }
         }
         expect(m.materialisedFrames).toBe(model.frames.size);
@@ -250,7 +263,7 @@ describe('PhysMem frame index against a byte-map model (property)', () => {
     frames.forEach((n, i) => expect(m.write32(W + n * 4096 + 8, 0x1000 + i)).toBe(true));
     frames.forEach((n, i) => {
       expect(m.read32(W + n * 4096 + 8)).toBe(0x1000 + i);
-      expect(m.words[m.frameBase(1, n * 4096) + 2]).toBe(0x1000 + i);
+      expect(wordIn(m, m.wordAt(1, n * 4096 + 8))).toBe(0x1000 + i);
       expect(m.frameSnapshot(W + n * 4096)?.[2]).toBe(0x1000 + i);
       // The same word in the neighbouring frames (when not written) and in window 2 reads zero.
       for (const d of [-1, 1]) {
@@ -276,36 +289,62 @@ describe('PhysMem frame index against a byte-map model (property)', () => {
   });
 });
 
-describe('PhysMem frame slots', () => {
-  it('keeps every frame through growth of its word array, reuses dropped slots zeroed, never writes the zero frame', () => {
-    const W = 2 ** 32;
+describe('PhysMem extents', () => {
+  const W = 2 ** 32;
+
+  it('keeps 3000 frames over two windows apart while the cached extent moves between them, and forgets zero-filled frames', () => {
     const m = new PhysMem([{ base: 0, size: 64 * 1024 * 1024 }, { base: 3 * W, size: 64 * 1024 * 1024 }]);
-    const first = m.words;
-    // 3000 frames over two windows, interleaved: the word array has to double several times.
+    // Interleaved: every write moves the cached extent to the other window.
     const addr = (i: number): number => (i % 2 ? 3 * W : 0) + (i >> 1) * 4096 * 3 + 0x10;
     for (let i = 0; i < 3000; i++) expect(m.write32(addr(i), 0xa0000000 + i)).toBe(true);
-    expect(m.words).not.toBe(first);
     for (let i = 0; i < 3000; i++) expect(m.read32(addr(i))).toBe(0xa0000000 + i);
     expect(m.materialisedFrames).toBe(3000);
-    // Slot 0 is the zero frame every unwritten frame reads through: still all zero.
-    expect(m.words.subarray(0, 1024).every((w) => w === 0)).toBe(true);
-    expect(m.frameBase(0, 0x3_1000)).toBe(0);
-    // Drop two frames; the next new frames take their slots and must not show their old words.
-    const slotA = m.frameOffset(addr(10));
-    const slotB = m.frameOffset(addr(11));
+    expect(m.frameNumbers().length).toBe(3000);
+    // The frame between two written ones was never written: it reads zero and is not listed.
+    expect(m.read32(addr(0) + 4096)).toBe(0);
+    expect(m.frameSnapshot(addr(0) + 4096 - 0x10)).toBeUndefined();
+    // Zero-filling two whole frames forgets them; writing one again lists it with only the new word.
     expect(m.fill(addr(10) - 0x10, 4096)).toBe(true);
     expect(m.fill(addr(11) - 0x10, 4096)).toBe(true);
     expect(m.read32(addr(10))).toBe(0);
-    expect(m.frameOffset(addr(10))).toBe(0);
+    expect(m.frameSnapshot(addr(11) - 0x10)).toBeUndefined();
     expect(m.materialisedFrames).toBe(2998);
-    m.write8(0x3_ffff_f000 % (64 * 1024 * 1024), 1); // a new frame
-    m.write32(3 * W + 0x3f0_0000, 2); // another
-    const reused = [m.frameOffset(0x3_ffff_f000 % (64 * 1024 * 1024)), m.frameOffset(3 * W + 0x3f0_0000)].sort((a, b) => a - b);
-    expect(reused).toEqual([slotA, slotB].sort((a, b) => a - b));
-    expect(m.read32(0x3_ffff_f000 % (64 * 1024 * 1024) + 0x10)).toBe(0);
-    expect(m.read32(3 * W + 0x3f0_0010)).toBe(0);
+    expect(m.write8(addr(11) - 0x10, 1)).toBe(true);
+    expect(m.materialisedFrames).toBe(2999);
+    expect(m.frameSnapshot(addr(11) - 0x10)?.slice(0, 8)).toEqual(new Uint32Array([1, 0, 0, 0, 0, 0, 0, 0]));
     expect(m.read32(addr(12))).toBe(0xa0000000 + 12);
-    expect(m.words.subarray(0, 1024).every((w) => w === 0)).toBe(true);
+  });
+
+  it('cuts a bank at a 4 GiB boundary and finds words on both sides, with the low half signed or not', () => {
+    // RAM from 2 GiB to 6 GiB: extents [0x8000_0000, 4G) (a low half >= 2^31, negative as an int32)
+    // and [4G, 6G).
+    const m = new PhysMem([{ base: 0x8000_0000, size: 4 * 2 ** 30 }]);
+    const below = W - 8;
+    expect(m.write64(below, 0x11111111, 0x22222222)).toBe(true);
+    expect(m.write32(W, 0x33333333)).toBe(true);
+    expect(m.write32(0x8000_0000, 0x44444444)).toBe(true);
+    // A range across the boundary reads back whole.
+    expect(Array.from(m.readBytes(below + 4, 8) ?? [])).toEqual([0x22, 0x22, 0x22, 0x22, 0x33, 0x33, 0x33, 0x33]);
+    const w = m.wordAt(0, 0xffff_fff8 | 0);
+    expect(w).toBe(m.wordAt(0, 0xffff_fff8));
+    expect(m.xWords[w + 1]).toBe(0x22222222);
+    expect(wordIn(m, m.wordAt(0, 0x8000_0000 | 0))).toBe(0x44444444);
+    expect(wordIn(m, m.wordAt(1, 0))).toBe(0x33333333);
+    // Below the bank (a low half under the extent's) is a hole, not a wrapped-around word.
+    expect(m.wordAt(0, 0x7fff_fffc)).toBe(-1);
+    expect(m.read32(0x7fff_fffc)).toBe(ACCESS_FAULT);
+    expect(m.wordAt(1, 0x8000_0000)).toBe(-1);
+    expect(m.frameNumbers()).toEqual([0x80000, 0xfffff, 0x100000]);
+  });
+
+  it('reads a hole through tableWordAt as a zero entry of a frame never written, then moves back to RAM', () => {
+    const m = new PhysMem([{ base: 0x4000_0000, size: 0x10_0000 }]);
+    m.write32(0x4000_0100, 0xabcd);
+    const t = m.tableWordAt(0, 0x1000);
+    expect([m.xWords[t], m.xWords[t + 1], m.xWritten[t >>> 10]]).toEqual([0, 0, 0]);
+    expect(wordIn(m, m.tableWordAt(0, 0x4000_0100))).toBe(0xabcd);
+    expect(m.read32(0x1000)).toBe(ACCESS_FAULT);
+    expect(m.wordAt(0, 0x1000)).toBe(-1);
   });
 });
 
@@ -322,5 +361,32 @@ describe('DeviceView', () => {
     const trunc = new DeviceView(m, 32, 'truncate');
     expect(trunc.read32(0x1_0000_0040)).toBe(0x2222);
     expect(trunc.beyondCount).toBe(1);
+  });
+});
+
+describe('PhysMem on a machine that will not reserve a whole extent', () => {
+  it('cuts the extent until its words can be made, and keeps every byte where it was written', () => {
+    const Real = globalThis.Uint32Array;
+    // A Uint32Array that refuses more than 1 MiB, as V8 does (RangeError) when mmap fails.
+    class Small extends Real {
+      constructor(length: number) {
+        if (length > 256 * 1024) throw new RangeError('Array buffer allocation failed');
+        super(length);
+      }
+    }
+    globalThis.Uint32Array = Small as unknown as Uint32ArrayConstructor;
+    try {
+      const m = new PhysMem([{ base: 0x4000_0000, size: 64 * 1024 * 1024 }]);
+      const addrs = [0x4000_0000, 0x4000_0ffc, 0x4123_4560, 0x43ff_fffc, 0x4200_0000];
+      addrs.forEach((a, i) => expect(m.write32(a, 0x5000 + i)).toBe(true));
+      addrs.forEach((a, i) => expect(m.read32(a)).toBe(0x5000 + i));
+      expect(m.xNWords).toBeLessThanOrEqual(256 * 1024);
+      // A range across two of the cut extents.
+      expect(m.writeBytes(0x4010_0000 - 2, new Uint8Array([1, 2, 3, 4]))).toBe(true);
+      expect(Array.from(m.readBytes(0x4010_0000 - 2, 4) ?? [])).toEqual([1, 2, 3, 4]);
+      expect(m.frameNumbers()).toEqual([0x40000, 0x400ff, 0x40100, 0x41234, 0x42000, 0x43fff]);
+    } finally {
+      globalThis.Uint32Array = Real;
+    }
   });
 });
