@@ -254,7 +254,7 @@ export function runScenario(loaded: LoadedScenario, opts: RunOptions = {}): RunR
     }
   });
 
-  return {
+  const result: RunResult = {
     file: loaded.file,
     name: loaded.name,
     title: sc.title,
@@ -270,4 +270,7 @@ export function runScenario(loaded: LoadedScenario, opts: RunOptions = {}): RunR
     events: tracer.events,
     skippedSteps: skipped,
   };
+  // The result holds no reference to the world's memory: its storage goes to the next run.
+  world.mem.release();
+  return result;
 }

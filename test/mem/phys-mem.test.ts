@@ -390,3 +390,25 @@ describe('PhysMem on a machine that will not reserve a whole extent', () => {
     }
   });
 });
+
+describe('PhysMem.release', () => {
+  it('hands its zeroed storage to the next PhysMem of the same extents, and refuses any later use', () => {
+    const banks = [{ base: 0x9_0000_0000, size: 8 * 1024 * 1024 }];
+    const a = new PhysMem(banks);
+    const addrs = [0x9_0000_0000, 0x9_0012_3458, 0x9_007f_fffc];
+    addrs.forEach((x, i) => a.write32(x, 0xc0de0000 + i));
+    a.fill(0x9_0040_0000, 0x1800, 0x77); // a frame and a half of non-zero bytes
+    a.wordOf(addrs[0]);
+    const storage = a.xWords;
+    a.release();
+    expect(() => a.read32(addrs[0])).toThrow(/after release/);
+    const b = new PhysMem(banks);
+    for (const x of [...addrs, 0x9_0040_0000, 0x9_0041_0ffc]) expect(b.read32(x)).toBe(0);
+    expect(b.xWords).toBe(storage); // the same array, not a new one
+    expect(b.materialisedFrames).toBe(0);
+    expect(b.frameNumbers()).toEqual([]);
+    expect(b.xWords.every((w) => w === 0)).toBe(true);
+    b.write32(addrs[1], 5);
+    expect(b.frameNumbers()).toEqual([Math.floor(addrs[1] / 4096)]);
+  });
+});
