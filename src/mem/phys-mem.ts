@@ -17,8 +17,9 @@
  * sparse at the OS page, as the kernel harness's mmap'd region is. Which 4K frames were ever written is
  * kept in a byte map per extent (for dumps, `frameNumbers`, and tests of sparseness); a zero-fill of a
  * whole frame forgets it again.
- * The last extent found is cached in public fields (`xHi`, `xLo`, `xNWords`, `xWords`) that a compiled
- * walk reads directly; `wordAt` moves the cache.
+ * The last extent found is cached in public fields (`xHi`, `xLo`, `xNWords`, `xWords`, `xWritten`)
+ * that a compiled walk reads directly; `wordAt`/`tableWordAt` move the cache. `release()` hands the
+ * storage on to the next PhysMem when its owner is done.
  * Everything is little-endian, as on every modelled SoC.
  */
 export const FRAME_SHIFT = 12;
