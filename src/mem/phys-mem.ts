@@ -75,8 +75,6 @@ interface Extent {
   written: Uint8Array | null;
 }
 
-const NO_WORDS = new Uint32Array(0);
-const NO_FRAMES = new Uint8Array(0);
 /**
  * Extent storage given back by `release`, zeroed, by length in words: the next PhysMem with an
  * extent of that length takes it instead of making one. Why: V8 counts a new array's whole length as
@@ -87,7 +85,11 @@ const NO_FRAMES = new Uint8Array(0);
 const spare = new Map<number, { words: Uint32Array; written: Uint8Array }[]>();
 const SPARE_PER_LENGTH = 2;
 
-/** What tableWordAt reads in a hole: one zero entry, in a frame never written. */
+/**
+ * The cached "extent" when there is none (at first, after a hole, after release): no length, so every
+ * access goes to the miss path; and what tableWordAt reads in a hole - one zero entry, in a frame
+ * never written.
+ */
 const HOLE_WORDS = new Uint32Array(2);
 const HOLE_FRAMES = new Uint8Array(1);
 
@@ -104,8 +106,8 @@ export class PhysMem implements MemWriter {
   xHi = -1;
   xLo = 0;
   xNWords = 0;
-  xWords: Uint32Array = NO_WORDS;
-  xWritten: Uint8Array = NO_FRAMES;
+  xWords: Uint32Array = HOLE_WORDS;
+  xWritten: Uint8Array = HOLE_FRAMES;
   private frameCount = 0;
   private lastBank: RamBank | undefined;
   private released = false;
@@ -211,11 +213,16 @@ export class PhysMem implements MemWriter {
   private tableWordMiss(hi: number, lo: number): number {
     const w = this.wordMiss(hi, lo);
     if (w >= 0) return w;
+    this.uncache();
+    return 0;
+  }
+
+  /** No cached extent: the next access takes the miss path. */
+  private uncache(): void {
     this.xHi = -1;
     this.xNWords = 0;
     this.xWords = HOLE_WORDS;
     this.xWritten = HOLE_FRAMES;
-    return 0;
   }
 
   /** wordAt for an address as a number (-1 also for a negative, fractional or too large one). */
@@ -244,10 +251,7 @@ export class PhysMem implements MemWriter {
       list.push({ words, written });
       spare.set(x.nWords, list);
     }
-    this.xHi = -1;
-    this.xNWords = 0;
-    this.xWords = NO_WORDS;
-    this.xWritten = NO_FRAMES;
+    this.uncache();
     this.frameCount = 0;
     this.released = true;
   }
